@@ -1,0 +1,124 @@
+"""The book's numerical checks: one line of output each, and an exception when a check fails.
+
+Format (BOOK_GUIDE section 8)::
+
+    check cr-theorem-1: ok, max relative difference ~3e-09 <= 1e-07 (depth 2, 3, 4)
+
+Round-off-level figures are printed with a leading ``~`` and one significant digit (the nbval
+sanitizer masks them, since they depend on the BLAS thread count); figures that carry meaning
+(rates, ratios, counts) are printed to 3 significant digits and compared by nbval as they are.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+class CheckFailed(AssertionError):
+    """A numerical check of the book failed: the statement, the code or our reading is wrong."""
+
+
+def _number(name: str, x) -> float:
+    if isinstance(x, bool) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
+        raise ValueError(f"{name} must be a real number, got {x!r}")
+    return float(x)
+
+
+def _label(label) -> str:
+    if not isinstance(label, str) or not label.strip():
+        raise ValueError(f"label must be a non-empty string such as 'cr-theorem-1', got {label!r}")
+    return label
+
+
+def _fmt(x: float, roundoff: bool) -> str:
+    return f"~{x:.0e}" if roundoff else f"{x:.3g}"
+
+
+def _report(label: str, ok: bool, text: str, detail: str) -> None:
+    line = f"check {label}: {'ok' if ok else 'FAILED'}, {text}"
+    if detail:
+        line += f" ({detail})"
+    if not ok:
+        raise CheckFailed(line)
+    print(line)
+
+
+def check(
+    label: str,
+    measured,
+    tol,
+    *,
+    what: str = "max relative difference",
+    detail: str = "",
+    roundoff: bool = True,
+) -> None:
+    """Assert ``measured <= tol`` and print one line. NaN fails."""
+    label = _label(label)
+    m, t = _number("measured", measured), _number("tol", tol)
+    ok = bool(m <= t)
+    _report(label, ok, f"{what} {_fmt(m, roundoff)} <= {t:.3g}", detail)
+
+
+def check_at_least(
+    label: str,
+    measured,
+    bound,
+    *,
+    what: str,
+    detail: str = "",
+    roundoff: bool = False,
+) -> None:
+    """Assert ``measured >= bound`` and print one line. NaN fails."""
+    label = _label(label)
+    m, b = _number("measured", measured), _number("bound", bound)
+    ok = bool(m >= b)
+    _report(label, ok, f"{what} {_fmt(m, roundoff)} >= {b:.3g}", detail)
+
+
+def check_between(
+    label: str,
+    measured,
+    low,
+    high,
+    *,
+    what: str,
+    detail: str = "",
+    roundoff: bool = False,
+) -> None:
+    """Assert ``low <= measured <= high`` and print one line. NaN fails."""
+    label = _label(label)
+    m, lo, hi = _number("measured", measured), _number("low", low), _number("high", high)
+    if lo > hi:
+        raise ValueError(f"low must be <= high, got low={lo} and high={hi}")
+    ok = bool(lo <= m <= hi)
+    _report(label, ok, f"{what} {_fmt(m, roundoff)} in [{lo:.3g}, {hi:.3g}]", detail)
+
+
+def relative_difference(a, b) -> float:
+    """``||a - b|| / max(||a||, ||b||)`` in the Frobenius/Euclidean norm (0 when both are 0)."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    scale = max(np.linalg.norm(a), np.linalg.norm(b))
+    return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
+
+
+def fingerprint(name: str, **values) -> None:
+    """Print a figure's numbers to 3 significant digits, so nbval notices when a figure changes.
+
+    ``ll.fingerprint("fig-1-3", final_loss=r.loss[-1], sigma=r.singular_values[-1])`` prints
+    ``fingerprint fig-1-3: final_loss=0.0123 sigma=[1 0.5]``.
+    """
+    if not values:
+        raise ValueError("fingerprint needs at least one keyword value")
+    parts = []
+    for key, val in values.items():
+        arr = np.asarray(val, dtype=float)
+        if arr.ndim == 0:
+            parts.append(f"{key}={float(arr):.3g}")
+        else:
+            parts.append(f"{key}=[" + " ".join(f"{x:.3g}" for x in arr.ravel()) + "]")
+    print(f"fingerprint {name}: " + " ".join(parts))
