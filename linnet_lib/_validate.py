@@ -19,7 +19,9 @@ def matrix(name: str, value, *, shape: tuple[int | None, int | None] | None = No
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be a real 2-D array, got {type(value).__name__}") from exc
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (a matrix), got an array of shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 2-D array (a matrix), got an array of shape {arr.shape}"
+        )
     if arr.size == 0:
         raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -27,9 +29,7 @@ def matrix(name: str, value, *, shape: tuple[int | None, int | None] | None = No
     if shape is not None:
         for axis, expected in enumerate(shape):
             if expected is not None and arr.shape[axis] != expected:
-                raise ValueError(
-                    f"{name} must have shape {_shape_text(shape)}, got {arr.shape}"
-                )
+                raise ValueError(f"{name} must have shape {_shape_text(shape)}, got {arr.shape}")
     return arr
 
 
@@ -86,4 +86,6 @@ def rng(value) -> np.random.Generator:
         return value
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return np.random.default_rng(int(value))
-    raise ValueError(f"rng must be a numpy.random.Generator, an integer seed or None, got {value!r}")
+    raise ValueError(
+        f"rng must be a numpy.random.Generator, an integer seed or None, got {value!r}"
+    )

@@ -90,7 +90,9 @@ def unvec(x, shape: tuple[int, int]) -> np.ndarray:
     if x.ndim != 1:
         raise ValueError(f"x must be a 1-D vector, got shape {x.shape}")
     if len(shape) != 2 or shape[0] * shape[1] != x.size:
-        raise ValueError(f"shape must be a pair (rows, cols) with rows*cols == {x.size}, got {shape}")
+        raise ValueError(
+            f"shape must be a pair (rows, cols) with rows*cols == {x.size}, got {shape}"
+        )
     return x.reshape(shape, order="F")
 
 

@@ -70,7 +70,9 @@ def unbalancedness(weights: Sequence[np.ndarray]) -> float:
 def balance_gaps(weights: Sequence[np.ndarray]) -> list[np.ndarray]:
     """The matrices ``W_{j+1}^T W_{j+1} - W_j W_j^T``, j = 1..n-1, that Lemma 1 conserves."""
     layers = v.weights("weights", weights)
-    return [layers[j + 1].T @ layers[j + 1] - layers[j] @ layers[j].T for j in range(len(layers) - 1)]
+    return [
+        layers[j + 1].T @ layers[j + 1] - layers[j] @ layers[j].T for j in range(len(layers) - 1)
+    ]
 
 
 def balanced_init(
@@ -105,7 +107,9 @@ def balanced_init(
         dims = [min(d_in, d_out)] * (n - 1)
     else:
         if isinstance(hidden_dims, (str, bytes)) or not isinstance(hidden_dims, Sequence):
-            raise ValueError(f"hidden_dims must be a sequence of {n - 1} integers, got {hidden_dims!r}")
+            raise ValueError(
+                f"hidden_dims must be a sequence of {n - 1} integers, got {hidden_dims!r}"
+            )
         if len(hidden_dims) != n - 1:
             raise ValueError(
                 f"hidden_dims must have depth - 1 = {n - 1} entries, got {len(hidden_dims)}"
@@ -150,7 +154,9 @@ def gaussian_init(dims: Sequence[int], std: float, rng=None) -> list[np.ndarray]
     ``dims`` is ``[d_0, d_1, ..., d_n]`` (input width first), with at least two entries.
     """
     if isinstance(dims, (str, bytes)) or not isinstance(dims, Sequence) or len(dims) < 2:
-        raise ValueError(f"dims must be a sequence [d_0, ..., d_n] of at least 2 widths, got {dims!r}")
+        raise ValueError(
+            f"dims must be a sequence [d_0, ..., d_n] of at least 2 widths, got {dims!r}"
+        )
     widths = [v.positive_int(f"dims[{i}]", d) for i, d in enumerate(dims)]
     std = v.real("std", std, low=0.0)
     gen = v.rng(rng)

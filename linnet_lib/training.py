@@ -153,7 +153,9 @@ def gradient_flow(
         try:
             sol = solve_ivp(rhs, (0.0, t[-1]), y0, t_eval=t, method=method, rtol=rtol, atol=atol)
         except FloatingPointError as exc:
-            raise IntegrationError(f"gradient flow overflowed (the trajectory blew up): {exc}") from exc
+            raise IntegrationError(
+                f"gradient flow overflowed (the trajectory blew up): {exc}"
+            ) from exc
         except ValueError as exc:
             if "finite" in str(exc):
                 raise IntegrationError(f"gradient flow left the finite numbers: {exc}") from exc
