@@ -235,6 +235,48 @@ def loop_integral(
     return float(trapezoid(values, theta))
 
 
+def planar_curl(loss, center, direction_a, direction_b, depth: int, step: float = 1e-5) -> float:
+    """``<D_A g, B> - <D_B g, A>`` at ``center``: the curl of ``g`` in the plane spanned by the
+    orthonormal directions A and B (central differences). By Stokes' theorem the loop integral of
+    :func:`loop_integral` is ``pi radius^2`` times this, to leading order in the radius."""
+    C = v.matrix("center", center)
+    A = v.matrix("direction_a", direction_a, shape=C.shape)
+    B = v.matrix("direction_b", direction_b, shape=C.shape)
+
+    def g(W):
+        return end_to_end_velocity(W, loss.grad(W), depth)
+
+    d_a = (g(C + step * A) - g(C - step * A)) / (2 * step)
+    d_b = (g(C + step * B) - g(C - step * B)) / (2 * step)
+    return float(np.sum(d_a * B) - np.sum(d_b * A))
+
+
+def orthonormal_pair(shape: tuple[int, int], rng) -> tuple[np.ndarray, np.ndarray]:
+    """Two random matrices of the given shape, orthonormal in the Frobenius inner product."""
+    gen = v.rng(rng)
+    A = gen.standard_normal(shape)
+    A /= np.linalg.norm(A)
+    B = gen.standard_normal(shape)
+    B -= np.sum(A * B) * A
+    return A, B / np.linalg.norm(B)
+
+
+def plot_loop_scaling(ax, radii, integrals: dict[int, np.ndarray]) -> None:
+    """|loop integral| against the loop radius, log-log, with a slope-2 guide."""
+    radii = np.asarray(radii)
+    for n, values in integrals.items():
+        ax.loglog(
+            radii, np.maximum(np.abs(values), 1e-18), "o-", color=depth_color(n), label=f"depth {n}"
+        )
+    ref = integrals[max(integrals)]
+    ax.loglog(
+        radii, abs(ref[0]) * (radii / radii[0]) ** 2, "k:", label=r"slope 2 ($\propto \rho^2$)"
+    )
+    ax.set_xlabel(r"loop radius $\rho$")
+    ax.set_ylabel(r"$|\oint \langle g(W), dW \rangle|$")
+    ax.legend()
+
+
 def jacobian_asymmetry(loss, W, depth: int, step: float = 1e-6) -> float:
     """``||J - J^T||_F / ||J||_F`` for the Jacobian J of ``vec g`` (central differences).
 
@@ -299,3 +341,10 @@ def time_to_reach(run, fraction: float) -> float:
     """First recorded time at which the loss falls below ``fraction`` times its initial value."""
     below = np.nonzero(run.loss <= fraction * run.loss[0])[0]
     return float(run.t[below[0]]) if below.size else float("inf")
+
+
+def time_to_reach_entry(run, index: tuple[int, int], level: float) -> float:
+    """First recorded time at which entry ``index`` of the end-to-end matrix reaches ``level``."""
+    values = run.end_to_end[:, index[0], index[1]]
+    reached = np.nonzero(values >= level)[0]
+    return float(run.t[reached[0]]) if reached.size else float("inf")
