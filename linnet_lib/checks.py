@@ -112,11 +112,18 @@ def fingerprint(name: str, **values) -> None:
     ``ll.fingerprint("fig-1-3", final_loss=r.loss[-1], sigma=r.singular_values[-1])`` prints
     ``fingerprint fig-1-3: final_loss=0.0123 sigma=[1 0.5]``.
     """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name must be a non-empty string such as 'fig-1-3', got {name!r}")
     if not values:
         raise ValueError("fingerprint needs at least one keyword value")
     parts = []
     for key, val in values.items():
-        arr = np.asarray(val, dtype=float)
+        try:
+            arr = np.asarray(val, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{key} must be a number or an array of numbers, got {val!r}") from exc
+        if val is None or arr.dtype == object:
+            raise ValueError(f"{key} must be a number or an array of numbers, got {val!r}")
         if arr.ndim == 0:
             parts.append(f"{key}={float(arr):.3g}")
         else:

@@ -89,11 +89,20 @@ def unvec(x, shape: tuple[int, int]) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     if x.ndim != 1:
         raise ValueError(f"x must be a 1-D vector, got shape {x.shape}")
-    if len(shape) != 2 or shape[0] * shape[1] != x.size:
-        raise ValueError(
-            f"shape must be a pair (rows, cols) with rows*cols == {x.size}, got {shape}"
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x must have finite entries (no NaN or inf)")
+    if (
+        not isinstance(shape, (tuple, list))
+        or len(shape) != 2
+        or not all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k > 0 for k in shape
         )
-    return x.reshape(shape, order="F")
+        or shape[0] * shape[1] != x.size
+    ):
+        raise ValueError(
+            f"shape must be a pair of positive integers (rows, cols) with rows*cols == {x.size}, got {shape!r}"
+        )
+    return x.reshape((int(shape[0]), int(shape[1])), order="F")
 
 
 def random_orthogonal(size: int, rng=None) -> np.ndarray:

@@ -102,7 +102,10 @@ def balanced_init(
     """
     W = v.matrix("W", W)
     n = v.positive_int("depth", depth)
+    gen = None if rng is None else v.rng(rng)
     d_out, d_in = W.shape
+    if isinstance(hidden_dims, np.ndarray):
+        hidden_dims = hidden_dims.tolist()
     if hidden_dims is None:
         dims = [min(d_in, d_out)] * (n - 1)
     else:
@@ -136,8 +139,7 @@ def balanced_init(
         else:
             layer[:k, :k] = np.diag(root)
         layers.append(layer)
-    if rng is not None:
-        gen = v.rng(rng)
+    if gen is not None:
         rotations = [None, *[random_orthogonal(d, gen) for d in dims], None]
         for j in range(n):
             if rotations[j + 1] is not None:
@@ -153,6 +155,8 @@ def gaussian_init(dims: Sequence[int], std: float, rng=None) -> list[np.ndarray]
 
     ``dims`` is ``[d_0, d_1, ..., d_n]`` (input width first), with at least two entries.
     """
+    if isinstance(dims, np.ndarray):
+        dims = dims.tolist()
     if isinstance(dims, (str, bytes)) or not isinstance(dims, Sequence) or len(dims) < 2:
         raise ValueError(
             f"dims must be a sequence [d_0, ..., d_n] of at least 2 widths, got {dims!r}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import matplotlib as mpl
 
 DEPTH_COLORS = {1: "#4c72b0", 2: "#dd8452", 3: "#55a868", 4: "#c44e52", 5: "#8172b3", 6: "#937860"}
@@ -26,4 +28,6 @@ def use_style() -> None:
 
 def depth_color(depth: int) -> str:
     """A fixed colour per depth, so every figure of the book colours depth n the same way."""
-    return DEPTH_COLORS.get(depth, "#333333")
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    return DEPTH_COLORS.get(int(depth), "#333333")
