@@ -1,0 +1,106 @@
+# linnet: build, test and authoring commands. Readers need only `make book` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+VENV := .venv
+BIN := $(VENV)/bin
+VENV_STAMP := $(VENV)/.linnet-installed
+BOOTSTRAP_PYTHON := $(shell command -v python3.11 || command -v python3)
+
+# One BLAS thread everywhere: printed floats then do not depend on the machine's core count.
+# MPLBACKEND is deliberately left unset: kernels must use ipykernel's inline backend (an exported
+# MPLBACKEND=Agg reaches them and they then store no figure at all), and matplotlib picks Agg by
+# itself where there is no display.
+unexport MPLBACKEND
+export OPENBLAS_NUM_THREADS := 1
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+# Folders that exist (git does not keep empty ones) and every notebook in them.
+NB_DIRS := $(wildcard chapters exercises)
+NOTEBOOKS = $(shell find $(NB_DIRS) -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' 2>/dev/null | sort)
+NB ?= $(NOTEBOOKS)
+CELL_TIMEOUT := 120
+
+.PHONY: help venv assets book book-student test execute bench student freeze clean
+
+help:
+	@echo "make book          set up .venv and _vendor/, build the HTML book strictly -> _build/html/index.html"
+	@echo "make test          set up .venv, run ruff, the unit tests and nbval over every notebook"
+	@echo "make student       student notebooks (solutions removed, outputs cleared) -> build/student/"
+	@echo "make book-student  the HTML book with the solutions removed -> _build/student-html/"
+	@echo "make execute       re-run every notebook in place (or NB=path/to/one.ipynb)"
+	@echo "make bench         time every notebook and the unit tests (nothing is overwritten)"
+	@echo "make freeze        regenerate requirements.txt from a clean venv (authors only)"
+	@echo "make clean         remove build outputs (keeps .venv)"
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements.txt pyproject.toml
+	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "error: python3.11 or python3 is required" >&2; exit 1; }
+	test -x $(BIN)/python || $(BOOTSTRAP_PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+assets: venv
+	scripts/fetch_assets.sh $(BIN)/python
+
+book: venv assets
+	$(BIN)/jupyter-book build . --builder html --all --warningiserror --nitpick --keep-going
+	$(BIN)/python scripts/check_offline.py _build/html
+	@echo "HTML book: $(CURDIR)/_build/html/index.html"
+
+# The book as students see it: solution cells and {solution} directives removed, solution code
+# replaced by `raise NotImplementedError()` (sources staged in build/student-src by make_student.py).
+book-student: venv assets
+	$(BIN)/python scripts/make_student.py --book-src build/student-src
+	$(BIN)/jupyter-book build build/student-src --builder html --all --warningiserror --nitpick --keep-going
+	rm -rf _build/student-html && mkdir -p _build && cp -r build/student-src/_build/html _build/student-html
+	$(BIN)/python scripts/check_offline.py _build/student-html
+	@echo "Student HTML book: $(CURDIR)/_build/student-html/index.html"
+
+# One pytest run: the unit tests in tests/ and, through nbval, every notebook against its stored outputs.
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -p no:cacheprovider $(wildcard tests) \
+		--nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg $(NB_DIRS)
+
+# Re-run notebooks top to bottom, each in a fresh kernel, and store their outputs; then drop the
+# per-cell execution timestamps so that a re-run with unchanged results gives an empty diff.
+execute: venv
+	@test -n "$(strip $(NB))" || { echo "no notebooks to execute" >&2; exit 1; }
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=$(CELL_TIMEOUT) --ExecutePreprocessor.kernel_name=python3 \
+		--ExecutePreprocessor.record_timing=False $(NB)
+	$(BIN)/python scripts/strip_timing.py $(NB)
+
+bench: venv
+	$(BIN)/python scripts/bench.py $(NOTEBOOKS)
+
+student: venv
+	$(BIN)/python scripts/make_student.py --out build/student $(wildcard exercises)
+
+# Authors only: re-resolve the direct dependencies in a throw-away venv and pin everything it got.
+# Upper bounds: Jupyter Book 2 is a different (Node-based) tool; sphinx-book-theme 1.4 needs Sphinx 8.
+DIRECT_DEPS := "jupyter-book<2" "sphinx-book-theme<1.4" sphinx-proof sphinx-exercise \
+	sphinxcontrib-bibtex linkify-it-py django-static-mathjax numpy scipy matplotlib cvxpy \
+	ipykernel ipywidgets nbclient nbconvert nbformat jupytext nbval nbgrader pytest hypothesis ruff pyyaml
+freeze:
+	rm -rf build/freeze-venv
+	$(BOOTSTRAP_PYTHON) -m venv build/freeze-venv
+	build/freeze-venv/bin/python -m pip install --quiet --upgrade pip
+	build/freeze-venv/bin/python -m pip install --quiet $(DIRECT_DEPS)
+	{ sed -n '/^#/!q;p' requirements.txt; build/freeze-venv/bin/python -m pip freeze; } >requirements.txt.new
+	mv requirements.txt.new requirements.txt
+	rm -rf build/freeze-venv
+	@echo "requirements.txt regenerated; review 'git diff requirements.txt', then run make book and make test"
+
+clean:
+	rm -rf _build build _vendor .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

@@ -1,0 +1,93 @@
+"""Time every notebook (fresh kernel, one BLAS thread) and the unit tests. Nothing is overwritten.
+
+Each notebook is read, executed with nbclient in its own folder (as `make execute` and nbval do), and
+the executed copy is written to a temporary folder that is then deleted. Notebooks over 60 s are
+flagged: the whole `make test` must stay within a few minutes on 2 cores.
+
+Usage: python scripts/bench.py [NOTEBOOK...]   (default: every notebook in chapters/ and exercises/)
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+SLOW_NOTEBOOK_SECONDS = 60.0
+CELL_TIMEOUT_SECONDS = 120
+SINGLE_THREAD = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+def time_notebook(path: Path, scratch: Path) -> tuple[float, str]:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_SECONDS,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    try:
+        client.execute()
+        status = "ok"
+    except Exception as error:  # report and go on with the next notebook
+        status = f"FAILED ({type(error).__name__})"
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, scratch / path.name)
+    return seconds, status
+
+
+def time_unit_tests() -> tuple[float, int]:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/", "-q", "-p", "no:cacheprovider"],
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    print(f"pytest tests/: {lines[-1] if lines else '(no output)'}")
+    return seconds, result.returncode
+
+
+def main() -> int:
+    os.environ.update(SINGLE_THREAD)
+    os.environ.pop("MPLBACKEND", None)  # kernels must draw with the inline backend, as in the book
+    notebooks = [Path(arg) for arg in sys.argv[1:]]
+    if not notebooks:
+        notebooks = sorted(
+            p
+            for folder in ("chapters", "exercises")
+            if Path(folder).is_dir()
+            for p in Path(folder).rglob("*.ipynb")
+            if ".ipynb_checkpoints" not in p.parts
+        )
+    width = max([len(str(p)) for p in notebooks] + [len("notebook")])
+    rows, failures, total = [], 0, 0.0
+    with tempfile.TemporaryDirectory() as scratch:
+        for path in notebooks:
+            seconds, status = time_notebook(path, Path(scratch))
+            flag = "  SLOW (> 60 s)" if seconds > SLOW_NOTEBOOK_SECONDS else ""
+            rows.append(f"{str(path):<{width}}  {seconds:8.1f}  {status}{flag}")
+            failures += status != "ok"
+            total += seconds
+            print(rows[-1], flush=True)
+    tests_seconds, tests_code = time_unit_tests()
+    print()
+    print(f"{'notebook':<{width}}  {'seconds':>8}  status")
+    print("\n".join(rows))
+    print(f"{'all notebooks':<{width}}  {total:8.1f}")
+    print(f"{'unit tests (pytest tests/ -q)':<{width}}  {tests_seconds:8.1f}  exit {tests_code}")
+    return 1 if failures or tests_code not in (0, 5) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
