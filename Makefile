@@ -68,6 +68,7 @@ book-student: venv assets
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/claims_ledger.py --check
 	$(BIN)/pytest -p no:cacheprovider $(wildcard tests) \
 		--nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg $(NB_DIRS)
 
@@ -79,6 +80,7 @@ execute: venv
 		--ExecutePreprocessor.timeout=$(CELL_TIMEOUT) --ExecutePreprocessor.kernel_name=python3 \
 		--ExecutePreprocessor.record_timing=False $(NB)
 	$(BIN)/python scripts/strip_timing.py $(NB)
+	$(BIN)/python scripts/claims_ledger.py
 
 bench: venv
 	$(BIN)/python scripts/bench.py $(NOTEBOOKS)
