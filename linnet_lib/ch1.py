@@ -162,7 +162,7 @@ def route_difference(loss, layers: Sequence[np.ndarray], t_eval) -> float:
 
 
 def velocity_along_diagonal(sigmas: Sequence[float], depth: int) -> np.ndarray:
-    """Velocity of ``W = diag(sigmas)`` under a loss whose gradient is ``-I`` (a pull of equal
+    """Velocity of ``W = diag(sigmas)`` under the linear loss ``-tr W``, whose gradient ``-I`` pulls (with equal
     strength on every diagonal entry): entry r is ``n sigma_r^{2(n-1)/n}``."""
     s = np.asarray(sigmas, dtype=float)
     if s.ndim != 1 or s.size == 0 or np.any(s < 0) or not np.all(np.isfinite(s)):
@@ -277,11 +277,9 @@ def plot_loop_scaling(ax, radii, integrals: dict[int, np.ndarray]) -> None:
     ax.legend()
 
 
-def jacobian_asymmetry(loss, W, depth: int, step: float = 1e-6) -> float:
-    """``||J - J^T||_F / ||J||_F`` for the Jacobian J of ``vec g`` (central differences).
-
-    A gradient field has a symmetric Jacobian (it is a Hessian).
-    """
+def velocity_jacobian(loss, W, depth: int, step: float = 1e-6) -> np.ndarray:
+    """Jacobian of ``vec g(W)`` with respect to ``vec W`` (column-major), by central differences,
+    where ``g(W) = end_to_end_velocity(W, grad l(W), depth)``."""
     W = v.matrix("W", W)
     size = W.size
     J = np.zeros((size, size))
@@ -292,6 +290,39 @@ def jacobian_asymmetry(loss, W, depth: int, step: float = 1e-6) -> float:
         plus = end_to_end_velocity(W + E, loss.grad(W + E), depth)
         minus = end_to_end_velocity(W - E, loss.grad(W - E), depth)
         J[:, k] = (plus - minus).reshape(-1, order="F") / (2 * step)
+    return J
+
+
+def rotation_plane(loss, W, depth: int, step: float = 1e-6) -> tuple[np.ndarray, np.ndarray, float]:
+    """The plane through ``W`` in which the field ``g`` rotates most, and how strongly.
+
+    With K the antisymmetric part of the Jacobian J of ``vec g``, its top singular pair gives
+    orthonormal A, B (as matrices) with ``<B, J A> - <A, J B> = 2 sigma_1(K)``, the largest curl of
+    ``g`` over all planes. Returns ``(A, B, 2 sigma_1(K) / ||J||_2)``, the last a dimensionless
+    strength that is zero exactly when J is symmetric.
+    """
+    W = v.matrix("W", W)
+    J = velocity_jacobian(loss, W, depth, step)
+    K = (J - J.T) / 2
+    U, sig, _ = np.linalg.svd(K)
+    a = U[:, 0]
+    b = K.T @ a
+    norm_b = np.linalg.norm(b)
+    if norm_b == 0:
+        b = U[:, 1]  # K = 0: any orthonormal pair, zero strength
+    else:
+        b = b / norm_b
+    A = a.reshape(W.shape, order="F")
+    B = b.reshape(W.shape, order="F")
+    return A, B, float(2 * sig[0] / np.linalg.norm(J, 2))
+
+
+def jacobian_asymmetry(loss, W, depth: int, step: float = 1e-6) -> float:
+    """``||J - J^T||_F / ||J||_F`` for the Jacobian J of ``vec g`` (see :func:`velocity_jacobian`).
+
+    A gradient field has a symmetric Jacobian (it is a Hessian).
+    """
+    J = velocity_jacobian(loss, W, depth, step)
     return float(np.linalg.norm(J - J.T) / np.linalg.norm(J))
 
 
@@ -344,7 +375,22 @@ def time_to_reach(run, fraction: float) -> float:
 
 
 def time_to_reach_entry(run, index: tuple[int, int], level: float) -> float:
-    """First recorded time at which entry ``index`` of the end-to-end matrix reaches ``level``."""
+    """First time at which entry ``index`` of the end-to-end matrix reaches ``level``, linearly
+    interpolated between the two recorded times around the crossing (inf if never reached)."""
     values = run.end_to_end[:, index[0], index[1]]
     reached = np.nonzero(values >= level)[0]
-    return float(run.t[reached[0]]) if reached.size else float("inf")
+    if not reached.size:
+        return float("inf")
+    k = reached[0]
+    if k == 0:
+        return float(run.t[0])
+    t0, t1, v0, v1 = run.t[k - 1], run.t[k], values[k - 1], values[k]
+    return float(t0 + (level - v0) * (t1 - t0) / (v1 - v0))
+
+
+def entry_when(run, index: tuple[int, int], other: tuple[int, int], level: float) -> float:
+    """Value of entry ``other`` at the (interpolated) time entry ``index`` first reaches ``level``."""
+    t_cross = time_to_reach_entry(run, index, level)
+    if not np.isfinite(t_cross):
+        return float("nan")
+    return float(np.interp(t_cross, run.t, run.end_to_end[:, other[0], other[1]]))

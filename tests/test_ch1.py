@@ -155,3 +155,35 @@ def test_plot_functions_draw(target_loss):
     A, B, values = ch1.scalar_landscape(points=21)
     ch1.plot_scalar_landscape(axes[0], A, B, values, {"a": (1.0, 1.0)})
     plt.close(fig)
+
+
+def test_rotation_plane_orthonormal_and_strength():
+    rng = np.random.default_rng(9)
+    loss = ll.SquareLoss.to_target(rng.standard_normal((2, 3)))
+    W = rng.standard_normal((2, 3))
+    A, B, strength = ch1.rotation_plane(loss, W, 3)
+    assert np.linalg.norm(A) == pytest.approx(1)
+    assert np.linalg.norm(B) == pytest.approx(1)
+    assert abs(np.sum(A * B)) < 1e-12
+    assert strength > 0.05
+    curl = ch1.planar_curl(loss, W, A, B, 3)
+    J = ch1.velocity_jacobian(loss, W, 3)
+    assert abs(curl) / np.linalg.norm(J, 2) == pytest.approx(strength, rel=1e-4)
+    assert ch1.rotation_plane(loss, W, 1)[2] < 1e-8
+
+
+def test_velocity_jacobian_is_identity_for_target_loss_at_depth_one():
+    loss = ll.SquareLoss.to_target(np.zeros((2, 2)))
+    J = ch1.velocity_jacobian(loss, np.ones((2, 2)), 1)
+    assert np.allclose(J, np.eye(4), atol=1e-8)
+
+
+def test_time_to_reach_entry_interpolates_and_entry_when():
+    runs = ch1.trajectories(np.diag([1.0, 0.4]), 0.01, (1,), t_end=10.0, points=11)
+    run = runs[1]
+    w11 = run.end_to_end[:, 0, 0]
+    t_half = ch1.time_to_reach_entry(run, (0, 0), 0.5)
+    k = np.argmax(w11 >= 0.5)
+    assert run.t[k - 1] < t_half < run.t[k]
+    assert ch1.entry_when(run, (0, 0), (0, 0), 0.5) == pytest.approx(0.5)
+    assert np.isnan(ch1.entry_when(run, (0, 0), (1, 1), 5.0))
