@@ -3,7 +3,7 @@
 Notebooks write ``import linnet_lib as ll`` and use the names re-exported here.
 """
 
-from . import ch1
+from . import ch1, ch2, width
 from .checks import (
     CheckFailed,
     check,
@@ -37,6 +37,7 @@ __all__ = [
     "balance_gaps",
     "balanced_init",
     "ch1",
+    "ch2",
     "check",
     "check_at_least",
     "check_between",
@@ -60,4 +61,5 @@ __all__ = [
     "unvec",
     "use_style",
     "vec",
+    "width",
 ]
