@@ -1,1 +1,287 @@
-"""Experiments of Chapter 2, first half (lecture notes section 3.1). (Being written.)"""
+"""Experiments of Chapter 2, first half: saddles at the origin, deficiency margin and the
+convergence theorem, gradient descent versus gradient flow (lecture notes section 3.1).
+
+Each experiment is a function returning numbers; each figure has a ``plot_*`` function drawing
+them on axes the notebook provides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _validate as v
+from .checks import relative_difference
+from .losses import SquareLoss
+from .networks import balanced_init, end_to_end, layer_gradients
+from .plotting import depth_color
+from .training import gradient_descent, gradient_flow
+
+# ---------------------------------------------------------------------------------------------
+# 2.1 Saddle points at the origin
+
+
+def flatten(weights: Sequence[np.ndarray]) -> np.ndarray:
+    """All layer entries in one vector (layer 1 first, each layer row-major)."""
+    layers = v.weights("weights", weights)
+    return np.concatenate([w.ravel() for w in layers])
+
+
+def unflatten(theta, shapes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """Inverse of :func:`flatten` for the given layer shapes."""
+    theta = np.asarray(theta, dtype=float)
+    sizes = [int(np.prod(s)) for s in shapes]
+    if theta.ndim != 1 or theta.size != sum(sizes):
+        raise ValueError(f"theta must be a vector of length {sum(sizes)}, got shape {theta.shape}")
+    parts = np.split(theta, np.cumsum(sizes)[:-1])
+    return [p.reshape(s) for p, s in zip(parts, shapes, strict=True)]
+
+
+def phi_gradient(loss, weights: Sequence[np.ndarray]) -> np.ndarray:
+    """Gradient of ``phi(W_1..W_n) = l(W_n...W_1)`` as one flat vector."""
+    layers = v.weights("weights", weights)
+    return flatten(layer_gradients(layers, loss.grad(end_to_end(layers))))
+
+
+def phi_hessian(loss, weights: Sequence[np.ndarray], step: float = 1e-5) -> np.ndarray:
+    """Hessian of phi over all layer entries, by central differences of the exact gradient
+    (symmetrised). Its size is the total number of weights."""
+    layers = v.weights("weights", weights)
+    step = v.real("step", step, low=0.0, strict_low=True)
+    shapes = [w.shape for w in layers]
+    theta = flatten(layers)
+    H = np.zeros((theta.size, theta.size))
+    for k in range(theta.size):
+        e = np.zeros(theta.size)
+        e[k] = step
+        plus = phi_gradient(loss, unflatten(theta + e, shapes))
+        minus = phi_gradient(loss, unflatten(theta - e, shapes))
+        H[:, k] = (plus - minus) / (2 * step)
+    return (H + H.T) / 2
+
+
+def proof_curve(W, depth: int, hidden_dims: Sequence[int] | None = None) -> list[np.ndarray]:
+    """The network of the proof of Proposition 3 whose product is ``W``.
+
+    With ``d_0 >= d_n``: layer 1 holds ``||W||_F^{-1+1/n} W`` in its top block and every later
+    layer holds ``||W||_F^{1/n} I`` in its top-left ``d_n x d_n`` block (the mirror image when
+    ``d_0 < d_n``). Each layer then has Frobenius norm ``||W||_F^{1/n}`` times ``sqrt(min(d_0, d_n))``
+    for the identity blocks and exactly ``||W||_F^{1/n}`` for the layer holding ``W``.
+    """
+    W = v.matrix("W", W)
+    n = v.positive_int("depth", depth, minimum=2)
+    d_out, d_in = W.shape
+    k = min(d_out, d_in)
+    dims = [k] * (n - 1) if hidden_dims is None else [int(d) for d in hidden_dims]
+    if len(dims) != n - 1 or any(d < k for d in dims):
+        raise ValueError(f"hidden_dims must be {n - 1} widths, each at least min(d_0, d_n) = {k}")
+    norm = np.linalg.norm(W)
+    if norm == 0:
+        raise ValueError("W must be non-zero")
+    widths = [d_in, *dims, d_out]
+    root = norm ** (1.0 / n)
+    layers = [np.zeros((widths[j + 1], widths[j])) for j in range(n)]
+    if d_in >= d_out:
+        layers[0][:d_out, :] = W / norm * root
+        for j in range(1, n):
+            layers[j][:d_out, :d_out] = root * np.eye(d_out)
+    else:
+        layers[-1][:, :d_in] = W / norm * root
+        for j in range(n - 1):
+            layers[j][:d_in, :d_in] = root * np.eye(d_in)
+    return layers
+
+
+def escape_times(
+    target, scales: Sequence[float], depths: Sequence[int], fraction: float = 0.5, seed: int = 0
+) -> dict[int, np.ndarray]:
+    """Time for the end-to-end flow on ``||W - target||^2 / 2`` to bring the loss down to
+    ``fraction`` of its starting value, from ``scale`` times a fixed random unit-norm matrix.
+
+    The flow is integrated with :func:`linnet_lib.gradient_flow` on a grid that grows with the
+    expected escape time; the crossing time is interpolated. Returns ``{depth: times}``.
+    """
+    Y = v.matrix("target", target)
+    fraction = v.real("fraction", fraction, low=0.0, strict_low=True)
+    gen = np.random.default_rng(seed)
+    direction = gen.standard_normal(Y.shape)
+    direction /= np.linalg.norm(direction)
+    loss = SquareLoss.to_target(Y)
+    top = np.linalg.norm(Y, 2)
+    out = {}
+    for n in depths:
+        times = []
+        for s in scales:
+            s = v.real("scales", s, low=0.0, strict_low=True)
+            # scalar-model estimate of the escape time, with generous headroom
+            if n == 1:
+                horizon = 10.0 / top
+            elif n == 2:
+                horizon = (np.log(1.0 / s) + 10.0) / top
+            else:
+                horizon = (s ** (-(n - 2) / n) / (n - 2) + 10.0) / top ** (2 - 2 / n) * 3
+            t = np.linspace(0.0, horizon, 4001)
+            run = gradient_flow(loss, s * direction, t, depth=n)
+            below = np.nonzero(run.loss <= fraction * run.loss[0])[0]
+            if not below.size:
+                raise ValueError(
+                    f"loss did not fall to {fraction} of its start by t = {horizon:.3g}"
+                )
+            k = below[0]
+            l0, l1 = run.loss[k - 1], run.loss[k]
+            level = fraction * run.loss[0]
+            times.append(run.t[k - 1] + (l0 - level) * (run.t[k] - run.t[k - 1]) / (l0 - l1))
+        out[n] = np.array(times)
+    return out
+
+
+def plot_escape_times(ax, scales, times: dict[int, np.ndarray]) -> None:
+    for n, values in times.items():
+        ax.loglog(scales, values, "o-", color=depth_color(n), label=f"depth {n}")
+    ax.set_xlabel("scale of the initialisation $\\|W(0)\\|_F$")
+    ax.set_ylabel("time to halve the loss")
+    ax.invert_xaxis()
+    ax.legend()
+
+
+def phi_along_ray(loss, direction: Sequence[np.ndarray], radii) -> np.ndarray:
+    """``phi(r * direction) - phi(0)`` for each radius r: how phi leaves the origin."""
+    layers = v.weights("direction", direction)
+    zero = [np.zeros_like(w) for w in layers]
+    base = loss.value(end_to_end(zero))
+    return np.array([loss.value(end_to_end([r * w for w in layers])) - base for r in radii])
+
+
+# ---------------------------------------------------------------------------------------------
+# 2.2 Deficiency margin and convergence
+
+
+def whitened_regression(target, samples: int, rng=None, noise: float = 0.5):
+    """Data ``(X, Y)`` with ``X X^T / m = I`` exactly and ``Y X^T / m = target``.
+
+    Y is ``target @ X`` plus noise orthogonal to the rows of X, so the cross-covariance is exactly
+    the target while the loss keeps a positive minimum.
+    """
+    L = v.matrix("target", target)
+    m = v.positive_int("samples", samples)
+    d_out, d_in = L.shape
+    if m <= d_in:
+        raise ValueError(f"samples must exceed d_0 = {d_in} to whiten, got {m}")
+    gen = v.rng(rng)
+    Q, _ = np.linalg.qr(gen.standard_normal((m, d_in + d_out)))
+    X = np.sqrt(m) * Q[:, :d_in].T
+    E = np.sqrt(m) * noise * Q[:, d_in:].T
+    return X, L @ X + E
+
+
+def covariances(X, Y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Lambda_xx, Lambda_yy, Lambda_yx)``: the uncentred empirical (co)variances."""
+    X = v.matrix("X", X)
+    Y = v.matrix("Y", Y)
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError("X and Y must have the same number of columns")
+    m = X.shape[1]
+    return X @ X.T / m, Y @ Y.T / m, Y @ X.T / m
+
+
+def distance_to_deficient(W, delta: float) -> float:
+    """``min ||W - W'||_F`` over W' whose smallest singular value is at most ``delta``:
+    ``max(0, sigma_min(W) - delta)`` (the lecture notes' Exercise 3)."""
+    W = v.matrix("W", W)
+    delta = v.real("delta", delta, low=0.0, strict_low=True)
+    return max(0.0, float(np.linalg.svd(W, compute_uv=False)[-1]) - delta)
+
+
+def margin_whitened(W, target) -> float:
+    """``sigma_min(target) - ||W - target||_F`` for the whitened square loss with minimiser
+    ``target``: W has deficiency margin delta exactly when delta is below this number (Example 1).
+    A non-positive value means no margin at all."""
+    W = v.matrix("W", W)
+    L = v.matrix("target", target, shape=W.shape)
+    return float(np.linalg.svd(L, compute_uv=False)[-1] - np.linalg.norm(W - L))
+
+
+def theorem2_bound(gap0: float, alpha: float, delta: float, depth: int, t) -> np.ndarray:
+    """``gap0 * exp(-2 alpha delta^{2(n-1)/n} t)``, the bound of Theorem 2."""
+    gap0 = v.real("gap0", gap0, low=0.0)
+    alpha = v.real("alpha", alpha, low=0.0, strict_low=True)
+    delta = v.real("delta", delta, low=0.0, strict_low=True)
+    n = v.positive_int("depth", depth)
+    return gap0 * np.exp(-2 * alpha * delta ** (2 * (n - 1) / n) * np.asarray(t, dtype=float))
+
+
+def start_at_distance(target, distance: float, rng=None) -> np.ndarray:
+    """``target + distance * E`` with E a random matrix of unit Frobenius norm."""
+    L = v.matrix("target", target)
+    distance = v.real("distance", distance, low=0.0)
+    gen = v.rng(rng)
+    E = gen.standard_normal(L.shape)
+    return L + distance * E / np.linalg.norm(E)
+
+
+def fitted_rate(t, gap, floor: float = 1e-12) -> float:
+    """Slope of ``-log(gap)`` against t, by least squares over the points where gap > floor."""
+    t = np.asarray(t, dtype=float)
+    gap = np.asarray(gap, dtype=float)
+    keep = gap > floor
+    if keep.sum() < 2:
+        raise ValueError("gap must have at least two values above the floor")
+    return float(-np.polyfit(t[keep], np.log(gap[keep]), 1)[0])
+
+
+def plot_gap_vs_bound(ax, t, gaps: dict[int, np.ndarray], bounds: dict[int, np.ndarray]) -> None:
+    for n in gaps:
+        ax.semilogy(t, gaps[n], color=depth_color(n), label=f"depth {n}: flow")
+        ax.semilogy(t, bounds[n], "--", color=depth_color(n), label=f"depth {n}: bound")
+    ax.set_xlabel("time $t$")
+    ax.set_ylabel(r"$\phi(t) - \phi^*$")
+    ax.legend(ncol=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2.3 Gradient descent versus gradient flow
+
+
+def descent_vs_flow(
+    loss, layers: Sequence[np.ndarray], lr: float, total_time: float, records: int = 50
+):
+    """Run gradient descent with step ``lr`` and gradient flow from the same layers up to
+    ``total_time``; return ``(descent, flow, max relative distance of the end-to-end matrices at
+    matching times t = k * lr)``."""
+    lr = v.real("lr", lr, low=0.0, strict_low=True)
+    total_time = v.real("total_time", total_time, low=0.0, strict_low=True)
+    steps = int(round(total_time / lr))
+    every = max(1, steps // v.positive_int("records", records))
+    descent = gradient_descent(loss, layers, lr, steps, record_every=every)
+    if descent.diverged:
+        return descent, None, float("inf")
+    flow = gradient_flow(loss, layers, descent.t if descent.t[0] > 0 else np.r_[descent.t[1:]])
+    flow_mats = (
+        flow.end_to_end
+        if descent.t[0] > 0
+        else np.concatenate([[end_to_end(layers)], flow.end_to_end])
+    )
+    distance = max(
+        relative_difference(a, b) for a, b in zip(descent.end_to_end, flow_mats, strict=True)
+    )
+    return descent, flow, distance
+
+
+def plot_descent_vs_flow(
+    ax, flow, descents: dict[float, object], bound_lr: float | None = None
+) -> None:
+    ax.semilogy(flow.t, flow.loss, "k-", lw=2, label="gradient flow")
+    for lr, run in descents.items():
+        ax.semilogy(run.t, np.maximum(run.loss, 1e-300), "o-", ms=2, label=f"descent, step {lr:g}")
+    ax.set_xlabel("time $t$ (descent: step size x iterations)")
+    ax.set_ylabel(r"$\phi - \phi^*$")
+    if bound_lr is not None:
+        ax.set_title(f"the step size of Remark 2 here is {bound_lr:.1e}")
+    ax.legend()
+
+
+def balanced_network_near(target, distance: float, depth: int, rng=None) -> list[np.ndarray]:
+    """A balanced depth-n network whose product lies at ``distance`` from ``target``."""
+    gen = v.rng(rng)
+    return balanced_init(start_at_distance(target, distance, gen), depth, rng=gen)
