@@ -285,3 +285,20 @@ def balanced_network_near(target, distance: float, depth: int, rng=None) -> list
     """A balanced depth-n network whose product lies at ``distance`` from ``target``."""
     gen = v.rng(rng)
     return balanced_init(start_at_distance(target, distance, gen), depth, rng=gen)
+
+
+def remark2_step_size(target, delta: float, depth: int) -> float:
+    """The largest step size Remark 2 allows:
+    ``delta^{(4n-2)/n} / (6144 n^3 ||target||_F^{(6n-4)/n})``."""
+    L = v.matrix("target", target)
+    delta = v.real("delta", delta, low=0.0, strict_low=True)
+    n = v.positive_int("depth", depth)
+    return delta ** ((4 * n - 2) / n) / (6144 * n**3 * np.linalg.norm(L) ** ((6 * n - 4) / n))
+
+
+def remark2_unbalancedness(target, delta: float, depth: int) -> float:
+    """The largest unbalancedness Remark 2 allows: ``delta^2 / (256 n^3 ||target||_F^{2(n-1)/n})``."""
+    L = v.matrix("target", target)
+    delta = v.real("delta", delta, low=0.0, strict_low=True)
+    n = v.positive_int("depth", depth)
+    return delta**2 / (256 * n**3 * np.linalg.norm(L) ** (2 * (n - 1) / n))
