@@ -190,17 +190,21 @@ def gradient_descent(
     steps: int,
     *,
     record_every: int = 1,
+    stop_loss: float | None = None,
 ) -> TrainingResult:
     """Plain gradient descent on ``phi(W_1..W_n) = l(W_n...W_1)`` with a fixed step size ``lr``.
 
     Every layer takes ``W_j <- W_j - lr * d phi / d W_j`` simultaneously. Records step 0, every
     ``record_every``-th step and the last step. If the loss becomes non-finite, descent stops,
-    ``diverged`` is set and only the finite records are kept.
+    ``diverged`` is set and only the finite records are kept. With ``stop_loss``, descent stops
+    (and records) at the first step whose loss is at most ``stop_loss``.
     """
     layers = [w.copy() for w in v.weights("weights", weights)]
     lr = v.real("lr", lr, low=0.0, strict_low=True)
     steps = v.positive_int("steps", steps, minimum=0)
     record_every = v.positive_int("record_every", record_every)
+    if stop_loss is not None:
+        stop_loss = v.real("stop_loss", stop_loss)
     n = len(layers)
     _check_loss(loss, (layers[-1].shape[0], layers[0].shape[1]))
     record_steps, records = [], []
@@ -221,6 +225,9 @@ def gradient_descent(
                 value = np.nan
             if not np.isfinite(value):
                 diverged = True
+                break
+            if stop_loss is not None and value <= stop_loss:
+                record(k)
                 break
             if k % record_every == 0 or k == steps:
                 record(k)

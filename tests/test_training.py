@@ -529,3 +529,20 @@ def test_training_result_can_be_built_directly():
     )
     assert result.weights is None and result.steps is None
     assert result.diverged is False and result.info == {}
+
+
+def test_gradient_descent_stop_loss_stops_at_first_step_below():
+    loss = ll.SquareLoss.to_target(np.array([[1.0]]))
+    full = ll.gradient_descent(loss, [np.array([[0.0]])], 0.1, 200)
+    first = int(np.argmax(full.loss <= 1e-3))
+    stopped = ll.gradient_descent(
+        loss, [np.array([[0.0]])], 0.1, 200, record_every=50, stop_loss=1e-3
+    )
+    assert stopped.steps[-1] == first
+    assert stopped.loss[-1] <= 1e-3 < stopped.loss[-2]
+
+
+def test_gradient_descent_stop_loss_validated():
+    loss = ll.SquareLoss.to_target(np.array([[1.0]]))
+    with pytest.raises(ValueError, match="stop_loss"):
+        ll.gradient_descent(loss, [np.array([[0.0]])], 0.1, 5, stop_loss=np.nan)
