@@ -1,2 +1,964 @@
 """Chapter 2, second half: Du & Hu (2019), randomly initialised deep linear networks and why width
-matters. (Being written.)"""
+matters.
+
+This module follows Du & Hu's letters, not the lecture notes': ``L`` is the depth, ``m`` the common
+width of the hidden layers and ``n`` the number of samples. A network is the list
+``[W_1, ..., W_L]`` with ``W_1`` of shape ``(m, d_in)``, ``W_2, ..., W_{L-1}`` of shape ``(m, m)``
+and ``W_L`` of shape ``(d_out, m)`` (the paper prints ``m x d_out`` for ``W_L``, a misprint). Data
+are columns: ``X`` is ``(d_in, n)`` and ``Y`` is ``(d_out, n)``. The objective (1) is
+
+    l(W_1, ..., W_L) = 1/2 || c W_{L:1} X - Y ||_F^2,   c = (m^{L-1} d_out)^{-1/2},
+
+which is ``ll.SquareLoss(c * X, Y)`` evaluated at the raw product ``W_{L:1}``, so the book's
+``ll.gradient_descent`` and ``ll.layer_gradients`` serve unchanged. Products are written
+``W_{j:i} = W_j ... W_i`` with 1-based layer indices, as in the paper.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import digamma
+from scipy.stats import chi2, norm
+
+from . import _validate as v
+from .losses import SquareLoss
+from .networks import end_to_end, gaussian_init, layer_gradients, partial_products
+
+# ---------------------------------------------------------------------------------------------
+# Set-up: scaling, initialisation, objective, data
+
+
+def xavier_factor(width: int, depth: int, d_out: int) -> float:
+    """The scaling ``c = (m^{L-1} d_out)^{-1/2}`` of Du & Hu's objective (1)."""
+    m = v.positive_int("width", width)
+    L = v.positive_int("depth", depth)
+    d_out = v.positive_int("d_out", d_out)
+    return float((float(m) ** (L - 1) * d_out) ** -0.5)
+
+
+def _numbers(name: str, value) -> np.ndarray:
+    """``value`` as a float array, or a ValueError naming the argument."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of real numbers, got {value!r}") from exc
+
+
+def _vector_or_matrix(name: str, value, rows: int) -> np.ndarray:
+    """A vector of length ``rows`` (returned as one column) or a matrix with ``rows`` rows."""
+    arr = _numbers(name, value)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    return v.matrix(name, arr, shape=(rows, None))
+
+
+def _curves(name: str, curves) -> dict:
+    """A non-empty dict of non-empty 1-D float arrays (for the plotting helpers)."""
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError(f"{name} must be a non-empty dict of label -> 1-D array")
+    out = {}
+    for label, values in curves.items():
+        arr = _numbers(f"{name}[{label!r}]", values)
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"{name}[{label!r}] must be a non-empty 1-D array, got {arr.shape}")
+        out[label] = arr
+    return out
+
+
+def _network(weights) -> list[np.ndarray]:
+    """Validate a Du & Hu network: layers chain and every hidden layer has the same width."""
+    layers = v.weights("weights", weights)
+    widths = {w.shape[0] for w in layers[:-1]}
+    if len(widths) > 1:
+        raise ValueError(
+            f"weights: every hidden layer must have the same width m, got widths {sorted(widths)}"
+        )
+    return layers
+
+
+def _width(layers: list[np.ndarray]) -> int:
+    return layers[0].shape[0] if len(layers) > 1 else 1
+
+
+def network_factor(weights: Sequence[np.ndarray]) -> float:
+    """The scaling ``c`` of objective (1) read off a network's shapes (depth L, width m, d_out)."""
+    layers = _network(weights)
+    return xavier_factor(_width(layers), len(layers), layers[-1].shape[0])
+
+
+def gaussian_network(d_in: int, width: int, d_out: int, depth: int, rng=None) -> list[np.ndarray]:
+    """Du & Hu's initialisation: ``L`` layers with independent ``N(0, 1)`` entries.
+
+    Shapes ``(m, d_in)``, ``(m, m)`` (L - 2 times), ``(d_out, m)``; depth 1 gives one
+    ``(d_out, d_in)`` layer.
+    """
+    d_in = v.positive_int("d_in", d_in)
+    m = v.positive_int("width", width)
+    d_out = v.positive_int("d_out", d_out)
+    L = v.positive_int("depth", depth)
+    return gaussian_init([d_in] + [m] * (L - 1) + [d_out], 1.0, rng)
+
+
+def objective(X, Y, width: int, depth: int) -> SquareLoss:
+    """Objective (1) as a loss on the raw product ``W_{L:1}``: ``SquareLoss(c X, Y)``.
+
+    Its ``value(W_{L:1})`` is ``1/2 ||c W_{L:1} X - Y||_F^2`` and its gradient, passed through
+    ``ll.layer_gradients``, is equation (5).
+    """
+    X = v.matrix("X", X)
+    Y = v.matrix("Y", Y)
+    c = xavier_factor(width, depth, Y.shape[0])
+    return SquareLoss(c * X, Y)
+
+
+def predictions(weights: Sequence[np.ndarray], X) -> np.ndarray:
+    """The scaled prediction ``U = c W_{L:1} X`` of shape ``(d_out, n)``."""
+    layers = _network(weights)
+    X = v.matrix("X", X, shape=(layers[0].shape[1], None))
+    return network_factor(layers) * (end_to_end(layers) @ X)
+
+
+def network_loss(weights: Sequence[np.ndarray], X, Y) -> float:
+    """Objective (1), ``1/2 ||c W_{L:1} X - Y||_F^2``, computed directly from its definition."""
+    U = predictions(weights, X)
+    Y = v.matrix("Y", Y, shape=U.shape)
+    return float(0.5 * np.sum((U - Y) ** 2))
+
+
+def spectrum_data(
+    d_in: int,
+    n: int,
+    rank: int,
+    kappa: float,
+    d_out: int,
+    rng=None,
+    *,
+    target_norm: float = 1.0,
+    noise: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Data with a chosen rank ``r`` and condition number ``kappa = lambda_max / lambda_r`` of
+    ``X^T X``.
+
+    ``X = U diag(s) V^T`` with random orthonormal ``U`` (``d_in x r``) and ``V`` (``n x r``) and
+    singular values ``s`` spaced geometrically from 1 down to ``kappa^{-1/2}``. The labels are
+    ``Y = Phi_0 X + noise * Z``: ``Phi_0`` is a Gaussian matrix rescaled to spectral norm
+    ``target_norm`` and ``Z`` has standard normal entries (so the optimal loss is positive when
+    ``noise > 0`` and ``n > r``).
+    """
+    d_in = v.positive_int("d_in", d_in)
+    n = v.positive_int("n", n)
+    r = v.positive_int("rank", rank)
+    if r > min(d_in, n):
+        raise ValueError(f"rank must be at most min(d_in, n) = {min(d_in, n)}, got {r}")
+    kappa = v.real("kappa", kappa, low=1.0)
+    d_out = v.positive_int("d_out", d_out)
+    target_norm = v.real("target_norm", target_norm, low=0.0)
+    noise = v.real("noise", noise, low=0.0)
+    gen = v.rng(rng)
+    U = np.linalg.qr(gen.standard_normal((d_in, r)))[0]
+    V = np.linalg.qr(gen.standard_normal((n, r)))[0]
+    s = np.geomspace(1.0, kappa**-0.5, r)
+    X = (U * s) @ V.T
+    phi0 = gen.standard_normal((d_out, d_in))
+    phi0 *= target_norm / np.linalg.norm(phi0, 2)
+    Y = phi0 @ X + noise * gen.standard_normal((d_out, n))
+    return X, Y
+
+
+def _rank_svd(X: np.ndarray):
+    U, s, Vt = np.linalg.svd(X, full_matrices=False)
+    r = int(np.count_nonzero(s > max(X.shape) * np.finfo(float).eps * s[0])) if s[0] > 0 else 0
+    if r == 0:
+        raise ValueError("X must be non-zero")
+    return U, s, Vt, r
+
+
+def rank_and_condition(X) -> tuple[int, float]:
+    """``(r, kappa)``: the numerical rank of ``X`` and ``kappa = lambda_max(X^T X) /
+    lambda_r(X^T X)`` (Section 4 of Du & Hu)."""
+    X = v.matrix("X", X)
+    _, s, _, r = _rank_svd(X)
+    return r, float((s[0] / s[r - 1]) ** 2)
+
+
+def least_squares(X, Y) -> tuple[np.ndarray, float]:
+    """``(Phi, OPT)`` of problem (3): ``Phi = Y X^+`` and ``OPT = 1/2 ||Phi X - Y||_F^2``.
+
+    ``Phi`` is the minimiser of smallest Frobenius norm, and also of smallest spectral norm (its
+    rows lie in the range of X, and any other minimiser adds rows orthogonal to it).
+    """
+    X = v.matrix("X", X)
+    Y = v.matrix("Y", Y, shape=(None, X.shape[1]))
+    U, s, Vt, r = _rank_svd(X)
+    phi = (Y @ Vt[:r].T / s[:r]) @ U[:, :r].T
+    return phi, float(0.5 * np.sum((phi @ X - Y) ** 2))
+
+
+def reduce_data(X, Y) -> tuple[np.ndarray, np.ndarray, float]:
+    """The reduction behind Assumption 5.1: ``(X_red, Y_red, OPT)``.
+
+    With the compact SVD ``X = U_r S_r V_r^T``, ``X_red = U_r S_r`` (``d_in x r``, rank r, the
+    same singular values) and ``Y_red = Y V_r = Phi X_red``. For every end-to-end matrix ``W``,
+    ``||W X - Y||^2 = ||W X_red - Y_red||^2 + 2 OPT``, so the network objective on the reduced
+    data differs from the original by the constant OPT, with the same gradients.
+    """
+    X = v.matrix("X", X)
+    Y = v.matrix("Y", Y, shape=(None, X.shape[1]))
+    U, s, Vt, r = _rank_svd(X)
+    X_red = U[:, :r] * s[:r]
+    Y_red = Y @ Vt[:r].T
+    opt = 0.5 * (np.sum(Y**2) - np.sum(Y_red**2))
+    return X_red, Y_red, float(max(opt, 0.0))
+
+
+def dh_step_size(X, depth: int, d_out: int) -> float:
+    """The largest step Theorem 4.1 allows: ``eta = d_out / (3 L ||X^T X||)``."""
+    X = v.matrix("X", X)
+    L = v.positive_int("depth", depth)
+    d_out = v.positive_int("d_out", d_out)
+    return float(d_out / (3 * L * np.linalg.norm(X, 2) ** 2))
+
+
+def rate_factor(X, depth: int, d_out: int, lr: float) -> float:
+    """Theorem 4.1's contraction per step: ``1 - eta L lambda_r(X^T X) / (4 d_out)``."""
+    X = v.matrix("X", X)
+    L = v.positive_int("depth", depth)
+    d_out = v.positive_int("d_out", d_out)
+    lr = v.real("lr", lr, low=0.0, strict_low=True)
+    _, s, _, r = _rank_svd(X)
+    return float(1.0 - lr * L * s[r - 1] ** 2 / (4 * d_out))
+
+
+def induction_radius(X, depth: int, d_out: int, loss_bound: float) -> float:
+    """The radius of Section 7, ``R = 24 sqrt(B d_out) ||X|| / (L sigma_min(X)^2)``, where
+    ``B >= l(0)`` bounds the initial loss and ``sigma_min`` is the smallest non-zero singular
+    value of X."""
+    X = v.matrix("X", X)
+    L = v.positive_int("depth", depth)
+    d_out = v.positive_int("d_out", d_out)
+    B = v.real("loss_bound", loss_bound, low=0.0)
+    _, s, _, r = _rank_svd(X)
+    return float(24 * math.sqrt(B * d_out) * s[0] / (L * s[r - 1] ** 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Monte Carlo over Gaussian products
+
+
+def gaussian_products(V, dims: Sequence[int], draws: int, rng=None, *, batch: int = 128):
+    """Independent draws of ``A_q ... A_1 V`` for Gaussian matrices ``A_j`` of shape
+    ``(dims[j], dims[j-1])`` with ``N(0, 1)`` entries, fresh in every draw.
+
+    ``V`` is a vector of length ``dims[0]`` or a ``(dims[0], k)`` matrix. Returns an array of
+    shape ``(draws, dims[-1], k)`` (``k = 1`` for a vector). The matrices are sampled in full
+    (no rotation-invariance shortcut), ``batch`` draws at a time.
+    """
+    if isinstance(dims, np.ndarray):
+        dims = dims.tolist()
+    if isinstance(dims, (str, bytes)) or not isinstance(dims, Sequence) or len(dims) < 2:
+        raise ValueError(
+            f"dims must be a sequence [d_0, ..., d_q] of at least 2 sizes, got {dims!r}"
+        )
+    dims = [v.positive_int(f"dims[{i}]", d) for i, d in enumerate(dims)]
+    V = _vector_or_matrix("V", V, dims[0])
+    draws = v.positive_int("draws", draws)
+    batch = v.positive_int("batch", batch)
+    gen = v.rng(rng)
+    out = np.empty((draws, dims[-1], V.shape[1]))
+    for start in range(0, draws, batch):
+        b = min(batch, draws - start)
+        Z = np.broadcast_to(V, (b, *V.shape))
+        for j in range(1, len(dims)):
+            Z = gen.standard_normal((b, dims[j], dims[j - 1])) @ Z
+        out[start : start + b] = Z
+    return out
+
+
+def mean_interval(samples, level: float = 0.999) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the sample mean and a two-sided normal-approximation confidence
+    interval ``mean +- z * s / sqrt(N)`` at the given level (``s`` the sample standard
+    deviation with ``ddof=1``)."""
+    x = _numbers("samples", samples).ravel()
+    if x.size < 2:
+        raise ValueError(f"samples must hold at least 2 numbers, got {x.size}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("samples must be finite")
+    level = v.real("level", level, low=0.0, strict_low=True)
+    if level >= 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    z = norm.ppf(0.5 + level / 2)
+    mean = float(x.mean())
+    half = float(z * x.std(ddof=1) / math.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
+def expected_log_gain(width: int, depth: int, d_out: int) -> float:
+    """``E log(||c W_{L:1}(0) x||^2 / ||x||^2)`` for Du & Hu's initialisation, any ``x != 0``.
+
+    By rotation invariance the ratio has the law of independent factors
+    ``(chi^2_m / m)^{L-1} (chi^2_{d_out} / d_out)``, and ``E log chi^2_k = digamma(k/2) + log 2``,
+    so the value is ``(L - 1) (digamma(m/2) + log(2/m)) + digamma(d_out/2) + log(2/d_out)``.
+    """
+    m = v.positive_int("width", width)
+    L = v.positive_int("depth", depth)
+    d_out = v.positive_int("d_out", d_out)
+
+    def term(k: int) -> float:
+        return float(digamma(k / 2) + math.log(2 / k))
+
+    return (L - 1) * term(m) + term(d_out)
+
+
+def initial_losses(X, Y, width: int, depth: int, draws: int, rng=None) -> np.ndarray:
+    """``l(0)`` of objective (1) for ``draws`` independent Gaussian initialisations."""
+    X = v.matrix("X", X)
+    Y = v.matrix("Y", Y, shape=(None, X.shape[1]))
+    m = v.positive_int("width", width)
+    L = v.positive_int("depth", depth)
+    dims = [X.shape[0]] + [m] * (L - 1) + [Y.shape[0]]
+    U = xavier_factor(m, L, Y.shape[0]) * gaussian_products(X, dims, draws, rng)
+    return 0.5 * np.sum((U - Y) ** 2, axis=(1, 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# The proof's objects: gradient (5), P(t) of (7), the bounds (10), singular-value bands
+
+
+def gradient_formula(weights: Sequence[np.ndarray], X, Y) -> list[np.ndarray]:
+    """Equation (5), written out: ``c W_{L:i+1}^T (U - Y) (W_{i-1:1} X)^T`` for each layer i."""
+    layers = _network(weights)
+    X = v.matrix("X", X, shape=(layers[0].shape[1], None))
+    U = predictions(layers, X)
+    Y = v.matrix("Y", Y, shape=U.shape)
+    c = network_factor(layers)
+    below, above = partial_products(layers)
+    return [c * above[j].T @ (U - Y) @ (below[j] @ X).T for j in range(len(layers))]
+
+
+def preconditioner_matrix(weights: Sequence[np.ndarray], X) -> np.ndarray:
+    """The matrix P of equation (7), built with ``numpy.kron``:
+
+    ``P = c^2 sum_i (W_{i-1:1} X)^T (W_{i-1:1} X) kron W_{L:i+1} W_{L:i+1}^T``,
+
+    of size ``(d_out n) x (d_out n)``, acting on column-major ``vec`` of ``d_out x n`` matrices.
+    """
+    layers = _network(weights)
+    X = v.matrix("X", X, shape=(layers[0].shape[1], None))
+    c = network_factor(layers)
+    below, above = partial_products(layers)
+    total = 0.0
+    for j in range(len(layers)):
+        F = below[j] @ X
+        total = total + np.kron(F.T @ F, above[j] @ above[j].T)
+    return c**2 * total
+
+
+def preconditioner_bounds(weights: Sequence[np.ndarray], X) -> tuple[float, float]:
+    """The two sides of (10): ``(upper, lower)`` with
+    ``upper = c^2 sum_i sigma_max^2(W_{i-1:1} X) sigma_max^2(W_{L:i+1})`` and ``lower`` the same
+    with ``sigma_min`` (the r-th singular value of ``W_{i-1:1} X`` with r = rank X, and the
+    ``d_out``-th of ``W_{L:i+1}``)."""
+    layers = _network(weights)
+    X = v.matrix("X", X, shape=(layers[0].shape[1], None))
+    _, _, _, r = _rank_svd(X)
+    d_out = layers[-1].shape[0]
+    c = network_factor(layers)
+    below, above = partial_products(layers)
+    upper = lower = 0.0
+    for j in range(len(layers)):
+        s_in = np.linalg.svd(below[j] @ X, compute_uv=False)
+        s_out = np.linalg.svd(above[j], compute_uv=False)
+        upper += s_in[0] ** 2 * s_out[0] ** 2
+        lower += (s_in[r - 1] if r <= s_in.size else 0.0) ** 2 * (
+            s_out[d_out - 1] if d_out <= s_out.size else 0.0
+        ) ** 2
+    return float(c**2 * upper), float(c**2 * lower)
+
+
+def step_remainder(weights: Sequence[np.ndarray], X, Y, lr: float, P=None) -> float:
+    """``||vec(U(t+1) - U(t)) + lr P vec(U(t) - Y)||`` after one step of (2) from ``weights``.
+
+    With ``P`` the matrix of (7) (the default) this is ``c ||E(t) X||_F``, the size of the
+    higher-order remainder of (6); any other ``P`` can be passed to test the first-order term.
+    """
+    layers = _network(weights)
+    X = v.matrix("X", X, shape=(layers[0].shape[1], None))
+    Y = v.matrix("Y", Y, shape=(layers[-1].shape[0], X.shape[1]))
+    lr = v.real("lr", lr, low=0.0, strict_low=True)
+    size = Y.size
+    P = preconditioner_matrix(layers, X) if P is None else v.matrix("P", P, shape=(size, size))
+    U = predictions(layers, X)
+    grads = gradient_formula(layers, X, Y)
+    U_next = predictions([w - lr * g for w, g in zip(layers, grads, strict=True)], X)
+    residual = (U - Y).reshape(-1, order="F")
+    return float(np.linalg.norm((U_next - U).reshape(-1, order="F") + lr * P @ residual))
+
+
+def output_jacobian(weights: Sequence[np.ndarray], X, step: float = 1e-6) -> np.ndarray:
+    """Central-difference Jacobian of ``vec(U)`` (column-major) with respect to all weights
+    (layer 1 first, each layer column-major): shape ``(d_out n, number of weights)``."""
+    layers = [w.copy() for w in _network(weights)]
+    X = v.matrix("X", X, shape=(layers[0].shape[1], None))
+    step = v.real("step", step, low=0.0, strict_low=True)
+    columns = []
+    for i, layer in enumerate(layers):
+        for index in itertools.product(range(layer.shape[1]), range(layer.shape[0])):
+            row_col = (index[1], index[0])  # column-major order over the layer's entries
+            plus = [w.copy() for w in layers]
+            minus = [w.copy() for w in layers]
+            plus[i][row_col] += step
+            minus[i][row_col] -= step
+            diff = predictions(plus, X) - predictions(minus, X)
+            columns.append(diff.reshape(-1, order="F") / (2 * step))
+    return np.array(columns).T
+
+
+def band_failure_one_layer(width: int, low: float = 0.9, high: float = 1.1) -> float:
+    """Exact probability that ``||A v|| / sqrt(m)`` leaves ``[low, high]`` for one Gaussian
+    ``m x d`` matrix A and a unit vector v: ``||A v||^2`` is chi-squared with m degrees of
+    freedom, so this is ``P(chi2_m / m < low^2) + P(chi2_m / m > high^2)``."""
+    m = v.positive_int("width", width)
+    low = v.real("low", low, low=0.0)
+    high = v.real("high", high, low=0.0)
+    if not low < high:
+        raise ValueError(f"low must be < high, got low={low} and high={high}")
+    return float(chi2.cdf(m * low**2, m) + chi2.sf(m * high**2, m))
+
+
+def fuss_catalan_edge(k: int) -> float:
+    """``sqrt((k+1)^{k+1} / k^k)``: the limit, as the width grows, of ``||A_k ... A_1|| /
+    m^{k/2}`` for k independent square Gaussian matrices (the edge of the Fuss-Catalan law of
+    the squared singular values)."""
+    k = v.positive_int("k", k)
+    return float(math.sqrt((k + 1) ** (k + 1) / k**k))
+
+
+def _spectral(A: np.ndarray) -> float:
+    return float(np.linalg.norm(A, 2))
+
+
+def band_ratios(weights: Sequence[np.ndarray], X, *, middle: bool = True) -> dict:
+    """Singular values of the products that Propositions 6.2-6.4 and B(t) control, each divided by
+    its scale, so that the paper's bands read directly.
+
+    Returns a dict of arrays:
+
+    * ``outer_max``, ``outer_min`` (i = 2..L): ``sigma_max``, ``sigma_min`` of ``W_{L:i}`` over
+      ``m^{(L-i+1)/2}`` (``sigma_min`` is the ``d_out``-th singular value);
+    * ``inner_max``, ``inner_min`` (i = 1..L-1): ``sigma_max(W_{i:1} X) / (m^{i/2}
+      sigma_max(X))`` and ``sigma_r(W_{i:1} X) / (m^{i/2} sigma_r(X))``, r = rank X;
+    * ``middle`` (if requested): rows ``(j - i + 1, ||W_{j:i}|| / m^{(j-i+1)/2})`` over
+      1 < i <= j < L.
+    """
+    layers = _network(weights)
+    X = v.matrix("X", X, shape=(layers[0].shape[1], None))
+    L, m, d_out = len(layers), _width(layers), layers[-1].shape[0]
+    _, sX, _, r = _rank_svd(X)
+    outer_max, outer_min = [], []
+    top = np.eye(d_out)
+    for i in range(L, 1, -1):  # W_{L:i}, built from the top
+        top = top @ layers[i - 1]
+        s = np.linalg.svd(top, compute_uv=False)
+        scale = m ** ((L - i + 1) / 2)
+        outer_max.append(s[0] / scale)
+        outer_min.append((s[d_out - 1] if d_out <= s.size else 0.0) / scale)
+    inner_max, inner_min = [], []
+    bottom = X
+    for i in range(1, L):  # W_{i:1} X
+        bottom = layers[i - 1] @ bottom
+        s = np.linalg.svd(bottom, compute_uv=False)
+        scale = m ** (i / 2)
+        inner_max.append(s[0] / (scale * sX[0]))
+        inner_min.append((s[r - 1] if r <= s.size else 0.0) / (scale * sX[r - 1]))
+    result = {
+        "outer_max": np.array(outer_max[::-1]),
+        "outer_min": np.array(outer_min[::-1]),
+        "inner_max": np.array(inner_max),
+        "inner_min": np.array(inner_min),
+    }
+    if middle:
+        rows = []
+        for i in range(2, L):
+            prod = np.eye(m)
+            for j in range(i, L):
+                prod = layers[j - 1] @ prod
+                rows.append((j - i + 1, _spectral(prod) / m ** ((j - i + 1) / 2)))
+        result["middle"] = np.array(rows).reshape(-1, 2)
+    return result
+
+
+def perturbation_ratios(
+    weights: Sequence[np.ndarray], weights0: Sequence[np.ndarray], X, *, middle: bool = True
+) -> dict[str, float]:
+    """Left sides of (15), (16), (17) divided by their right sides (so each must be <= 1):
+
+    * ``"15"``: max over 1 < i <= L of ``||W_{L:i}(t) - W_{L:i}(0)|| / (0.05 m^{(L-i+1)/2})``;
+    * ``"16"``: max over 1 <= i < L of ``||(W_{i:1}(t) - W_{i:1}(0)) X|| / (0.05 m^{i/2}
+      sigma_min(X))``;
+    * ``"17"``: max over 1 < i <= j < L of ``||W_{j:i}(t) - W_{j:i}(0)|| / (0.05 sqrt(L)
+      m^{(j-i+1)/2})`` (only if ``middle``; 0 when there is no such pair).
+    """
+    now = _network(weights)
+    start = _network(weights0)
+    if [w.shape for w in now] != [w.shape for w in start]:
+        raise ValueError("weights and weights0 must have the same layer shapes")
+    X = v.matrix("X", X, shape=(now[0].shape[1], None))
+    L, m, d_out = len(now), _width(now), now[-1].shape[0]
+    _, sX, _, r = _rank_svd(X)
+    ratios = {"15": 0.0, "16": 0.0}
+    top_now, top_start = np.eye(d_out), np.eye(d_out)
+    for i in range(L, 1, -1):
+        top_now, top_start = top_now @ now[i - 1], top_start @ start[i - 1]
+        value = _spectral(top_now - top_start) / (0.05 * m ** ((L - i + 1) / 2))
+        ratios["15"] = max(ratios["15"], value)
+    bottom_now, bottom_start = X, X
+    for i in range(1, L):
+        bottom_now, bottom_start = now[i - 1] @ bottom_now, start[i - 1] @ bottom_start
+        value = _spectral(bottom_now - bottom_start) / (0.05 * m ** (i / 2) * sX[r - 1])
+        ratios["16"] = max(ratios["16"], value)
+    if middle:
+        ratios["17"] = 0.0
+        for i in range(2, L):
+            p_now, p_start = np.eye(m), np.eye(m)
+            for j in range(i, L):
+                p_now, p_start = now[j - 1] @ p_now, start[j - 1] @ p_start
+                value = _spectral(p_now - p_start) / (0.05 * math.sqrt(L) * m ** ((j - i + 1) / 2))
+                ratios["17"] = max(ratios["17"], value)
+    return {k: float(val) for k, val in ratios.items()}
+
+
+def relative_movement(weights: Sequence[np.ndarray], weights0: Sequence[np.ndarray]) -> float:
+    """``max_i ||W_i - W_i(0)||_2 / ||W_i(0)||_2``: how far, relative to their size, the layers
+    have moved."""
+    now = v.weights("weights", weights)
+    start = v.weights("weights0", weights0)
+    if [w.shape for w in now] != [w.shape for w in start]:
+        raise ValueError("weights and weights0 must have the same layer shapes")
+    if any(not np.any(b) for b in start):
+        raise ValueError("weights0 must have no zero layer (movement is relative to its size)")
+    return max(_spectral(a - b) / _spectral(b) for a, b in zip(now, start, strict=True))
+
+
+def expansion_terms(factors0: Sequence[np.ndarray], deltas: Sequence[np.ndarray], s: int):
+    """Terms of the expansion of ``(A_k + D_k) ... (A_1 + D_1)`` (factors listed first to last
+    as ``A_1..A_k``) in which exactly ``s`` factors are perturbations ``D``.
+
+    Returns ``(count, total)``: how many such terms there are and their sum. Used to check the
+    binomial coefficient in the proof of (16).
+    """
+    A = v.weights("factors0", factors0)
+    D = v.weights("deltas", deltas)
+    if [a.shape for a in A] != [d.shape for d in D]:
+        raise ValueError("factors0 and deltas must have the same shapes")
+    k = len(A)
+    s = v.positive_int("s", s, minimum=0)
+    if s > k:
+        raise ValueError(f"s must be at most the number of factors {k}, got {s}")
+    count, total = 0, np.zeros((A[-1].shape[0], A[0].shape[1]))
+    for chosen in itertools.combinations(range(k), s):
+        term = np.eye(A[0].shape[1])
+        for pos in range(k):
+            term = (D[pos] if pos in chosen else A[pos]) @ term
+        total += term
+        count += 1
+    return count, total
+
+
+# ---------------------------------------------------------------------------------------------
+# Training with the proof's quantities recorded at every step
+
+
+@dataclass
+class DescentRun:
+    """Gradient descent on objective (1), with per-step records.
+
+    Attributes
+    ----------
+    loss : (T+1,) array
+        ``l(t)`` for t = 0..T (T the number of steps taken).
+    distance : (T+1,) array
+        ``max_i ||W_i(t) - W_i(0)||_F``.
+    layer_distance : (T+1, L) array
+        ``||W_i(t) - W_i(0)||_F`` for each layer i (column i - 1).
+    residual : (T+1,) array
+        ``||U(t) - Y||_F``.
+    gradient_ratio : (T+1,) array
+        ``max_i ||d l / d W_i (t)||_F / (3 sqrt(l(t)) ||X|| / sqrt(d_out))``, the first bound of
+        (14) read with ``l(t)`` in place of its bound (<= 1 under B(t)).
+    lam_min, lam_max : (T,) arrays or None
+        Extreme eigenvalues of P(t) (if ``track_preconditioner``).
+    error_term : (T,) array or None
+        ``c ||E(t) X||_F``, the higher-order remainder of (6) (if ``track_error``).
+    snapshots : dict
+        Step -> list of layers, at the requested steps that were reached.
+    final_weights : list
+        The layers after the last step taken.
+    """
+
+    loss: np.ndarray
+    distance: np.ndarray
+    layer_distance: np.ndarray
+    residual: np.ndarray
+    gradient_ratio: np.ndarray
+    lr: float
+    diverged: bool
+    lam_min: np.ndarray | None = None
+    lam_max: np.ndarray | None = None
+    error_term: np.ndarray | None = None
+    snapshots: dict = field(default_factory=dict)
+    final_weights: list = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        return self.loss.size - 1
+
+
+def descent(
+    X,
+    Y,
+    weights: Sequence[np.ndarray],
+    lr: float,
+    steps: int,
+    *,
+    opt: float = 0.0,
+    stop_gap: float | None = None,
+    snapshots: Sequence[int] = (),
+    track_preconditioner: bool = False,
+    track_error: bool = False,
+) -> DescentRun:
+    """Gradient descent (2) on objective (1), recording the quantities of Du & Hu's proof.
+
+    Each step is ``W_i <- W_i - lr * dl/dW_i`` with the gradients from ``ll.layer_gradients``.
+    Stops early when ``l(t) - opt <= stop_gap * (l(0) - opt)`` (if ``stop_gap`` is given) or when
+    the loss stops being finite or exceeds ``1e12 * l(0)`` (``diverged``).
+    """
+    layers = [w.copy() for w in _network(weights)]
+    X = v.matrix("X", X, shape=(layers[0].shape[1], None))
+    Y = v.matrix("Y", Y, shape=(layers[-1].shape[0], X.shape[1]))
+    lr = v.real("lr", lr, low=0.0, strict_low=True)
+    steps = v.positive_int("steps", steps, minimum=0)
+    opt = v.real("opt", opt, low=0.0)
+    if stop_gap is not None:
+        stop_gap = v.real("stop_gap", stop_gap, low=0.0, strict_low=True)
+    wanted = {v.positive_int("snapshots[]", s, minimum=0) for s in snapshots}
+    L, d_out = len(layers), Y.shape[0]
+    c = network_factor(layers)
+    loss = SquareLoss(c * X, Y)
+    x_norm = np.linalg.norm(X, 2)
+    start = [w.copy() for w in layers]
+
+    def stats(product):
+        U = c * product @ X
+        value = 0.5 * float(np.sum((U - Y) ** 2))
+        return value, float(np.linalg.norm(U - Y))
+
+    product = end_to_end(layers)
+    value, res = stats(product)
+    losses, dists, residuals, grad_ratios = [value], [np.zeros(L)], [res], []
+    lam_min, lam_max, errors = [], [], []
+    snaps = {0: [w.copy() for w in layers]} if 0 in wanted else {}
+    diverged = False
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, steps + 1):
+            grads = layer_gradients(layers, loss.grad(product))
+            scale = 3 * math.sqrt(max(losses[-1], 0.0)) * x_norm / math.sqrt(d_out)
+            grad_ratios.append(max(np.linalg.norm(g) for g in grads) / scale if scale else 0.0)
+            if track_preconditioner:
+                lam = np.linalg.eigvalsh(preconditioner_matrix(layers, X))
+                lam_min.append(lam[0])
+                lam_max.append(lam[-1])
+            if track_error:
+                below, above = partial_products(layers)
+                first = sum(above[j] @ grads[j] @ below[j] for j in range(L))
+            new_layers = [w - lr * g for w, g in zip(layers, grads, strict=True)]
+            new_product = new_layers[-1]
+            for w in new_layers[-2::-1]:
+                new_product = new_product @ w
+            value, res = stats(new_product)
+            if not np.isfinite(value) or value > 1e12 * max(losses[0], 1e-300):
+                diverged = True
+                grad_ratios.pop()
+                if track_preconditioner:
+                    lam_min.pop()
+                    lam_max.pop()
+                break
+            if track_error:
+                E = new_product - product + lr * first
+                errors.append(c * float(np.linalg.norm(E @ X)))
+            layers, product = new_layers, new_product
+            losses.append(value)
+            residuals.append(res)
+            dists.append([np.linalg.norm(a - b) for a, b in zip(layers, start, strict=True)])
+            if k in wanted:
+                snaps[k] = [w.copy() for w in layers]
+            if stop_gap is not None and losses[-1] - opt <= stop_gap * (losses[0] - opt):
+                break
+    grads = layer_gradients(layers, loss.grad(product))
+    scale = 3 * math.sqrt(max(losses[-1], 0.0)) * x_norm / math.sqrt(d_out)
+    grad_ratios.append(max(np.linalg.norm(g) for g in grads) / scale if scale else 0.0)
+    return DescentRun(
+        loss=np.array(losses),
+        distance=np.array(dists).max(axis=1),
+        layer_distance=np.array(dists),
+        residual=np.array(residuals),
+        gradient_ratio=np.array(grad_ratios),
+        lr=lr,
+        diverged=diverged,
+        lam_min=np.array(lam_min) if track_preconditioner else None,
+        lam_max=np.array(lam_max) if track_preconditioner else None,
+        error_term=np.array(errors) if track_error else None,
+        snapshots=snaps,
+        final_weights=layers,
+    )
+
+
+def iterations_to(loss, eps: float, opt: float = 0.0) -> float:
+    """First step t with ``l(t) - opt <= eps * (l(0) - opt)``; ``inf`` if never reached."""
+    arr = _numbers("loss", loss)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"loss must be a non-empty 1-D array, got shape {arr.shape}")
+    eps = v.real("eps", eps, low=0.0, strict_low=True)
+    opt = v.real("opt", opt)
+    gap = arr - opt
+    hit = np.nonzero(gap <= eps * gap[0])[0]
+    return float(hit[0]) if hit.size else float("inf")
+
+
+def chain_iterations(
+    depth: int,
+    seeds: int,
+    eps: float,
+    max_steps: int,
+    rng=None,
+    *,
+    x: float = 1.0,
+    y: float = 1.0,
+    lr: float | None = None,
+) -> np.ndarray:
+    """Iterations gradient descent needs on the width-1 chain (Shamir's one-dimensional network).
+
+    Loss ``1/2 (w_L ... w_1 x - y)^2`` with scalar ``w_i ~ N(0, 1)`` (Du & Hu's initialisation;
+    with ``m = d_out = 1`` the scaling c is 1), step ``lr`` (default Du & Hu's
+    ``1 / (3 L x^2)``). Runs ``seeds`` independent initialisations side by side and returns, for
+    each, the first step with ``loss <= eps * loss(0)``; ``inf`` if that does not happen within
+    ``max_steps`` steps or the run diverges.
+    """
+    L = v.positive_int("depth", depth)
+    seeds = v.positive_int("seeds", seeds)
+    eps = v.real("eps", eps, low=0.0, strict_low=True)
+    max_steps = v.positive_int("max_steps", max_steps)
+    x = v.real("x", x)
+    if x == 0:
+        raise ValueError("x must be non-zero")
+    y = v.real("y", y)
+    lr = 1.0 / (3 * L * x * x) if lr is None else v.real("lr", lr, low=0.0, strict_low=True)
+    gen = v.rng(rng)
+    w = gen.standard_normal((seeds, L))
+    target = eps * 0.5 * (np.prod(w, axis=1) * x - y) ** 2
+    result = np.full(seeds, np.inf)
+    active = np.arange(seeds)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, max_steps + 1):
+            wa = w[active]
+            ones = np.ones((wa.shape[0], 1))
+            before = np.cumprod(np.hstack([ones, wa[:, :-1]]), axis=1)
+            after = np.cumprod(np.hstack([ones, wa[:, :0:-1]]), axis=1)[:, ::-1]
+            residual = (np.prod(wa, axis=1) * x - y) * x
+            wa = wa - lr * residual[:, None] * before * after
+            w[active] = wa
+            value = 0.5 * (np.prod(wa, axis=1) * x - y) ** 2
+            done = value <= target[active]
+            result[active[done]] = k
+            keep = ~done & np.isfinite(value)
+            active = active[keep]
+            if active.size == 0:
+                break
+    return result
+
+
+def network_iterations(
+    X,
+    Y,
+    width: int,
+    depth: int,
+    seeds: int,
+    eps: float,
+    max_steps: int,
+    rng=None,
+    *,
+    lr_multiplier: float = 1.0,
+) -> np.ndarray:
+    """Iterations to ``l(t) - OPT <= eps (l(0) - OPT)`` for ``seeds`` Gaussian initialisations of
+    a width-``m`` depth-``L`` network, at ``lr_multiplier`` times Du & Hu's step (``inf`` if not
+    reached within ``max_steps`` or diverged)."""
+    X = v.matrix("X", X)
+    Y = v.matrix("Y", Y, shape=(None, X.shape[1]))
+    seeds = v.positive_int("seeds", seeds)
+    eps = v.real("eps", eps, low=0.0, strict_low=True)
+    lr_multiplier = v.real("lr_multiplier", lr_multiplier, low=0.0, strict_low=True)
+    gen = v.rng(rng)
+    _, opt = least_squares(X, Y)
+    lr = lr_multiplier * dh_step_size(X, depth, Y.shape[0])
+    counts = []
+    for _ in range(seeds):
+        init = gaussian_network(X.shape[0], width, Y.shape[0], depth, gen)
+        run = descent(X, Y, init, lr, max_steps, opt=opt, stop_gap=eps)
+        counts.append(iterations_to(run.loss, eps, opt))
+    return np.array(counts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures: each draws on axes the notebook provides
+
+
+def plot_norm_histograms(ax, ratios: dict[str, np.ndarray]) -> None:
+    """Histograms of ``log10(||c W_{L:1}(0) x||^2 / ||x||^2)``, one per label, with the mean 1
+    (log 0) marked."""
+    ratios = _curves("ratios", ratios)
+    for label, values in ratios.items():
+        if np.any(values <= 0):
+            raise ValueError(
+                f"ratios[{label!r}] must be positive (they are plotted on a log scale)"
+            )
+        ax.hist(np.log10(values), bins=40, alpha=0.55, density=True, label=label)
+    ax.axvline(0.0, color="k", ls=":", label="expected value (Claim 3.1)")
+    ax.set_xlabel(r"$\log_{10}\, \|c\, W_{L:1}(0)\, x\|^2 / \|x\|^2$")
+    ax.set_ylabel("density")
+    ax.legend()
+
+
+def plot_gap_curves(ax, curves: dict[str, np.ndarray], rate: float | None = None) -> None:
+    """Relative gap ``(l(t) - OPT) / (l(0) - OPT)`` against the step, log scale; with ``rate``
+    the guarantee ``rate^t`` of Theorem 4.1 as a dashed line."""
+    curves = _curves("curves", curves)
+    if rate is not None:
+        rate = v.real("rate", rate, low=0.0)
+    longest = 1
+    for label, gap in curves.items():
+        ax.semilogy(np.arange(gap.size), np.maximum(gap / gap[0], 1e-300), label=label)
+        longest = max(longest, gap.size)
+    if rate is not None:
+        t = np.arange(longest)
+        ax.semilogy(t, rate**t, "k--", label="guarantee of Theorem 4.1")
+    ax.set_ylim(bottom=1e-12, top=10.0)
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel(r"$(\ell(t) - \mathrm{OPT}) / (\ell(0) - \mathrm{OPT})$")
+    ax.legend()
+
+
+def plot_iterations_vs_depth(
+    ax, depths, narrow: np.ndarray, wide: np.ndarray, guarantee: float, wide_label: str
+) -> None:
+    """Median (line) and interquartile range (band) of the iterations to reach the target, against
+    depth, for width-1 chains and wide networks; the wide networks' guaranteed count as a dashed
+    line. Runs that never arrive count as infinitely long."""
+    depths = _numbers("depths", depths)
+    if depths.ndim != 1 or depths.size == 0:
+        raise ValueError(f"depths must be a non-empty 1-D array, got shape {depths.shape}")
+    guarantee = v.real("guarantee", guarantee, low=0.0, strict_low=True)
+    for name, data in (("narrow", narrow), ("wide", wide)):
+        arr = _numbers(name, data)
+        if arr.ndim != 2 or arr.shape[0] != depths.size:
+            raise ValueError(f"{name} must have shape (len(depths), runs), got {arr.shape}")
+    for data, label, color in ((narrow, "width 1", "tab:red"), (wide, wide_label, "tab:blue")):
+        with np.errstate(invalid="ignore"):  # quantiles between a finite count and inf
+            q1, med, q3 = np.percentile(np.asarray(data, dtype=float), [25, 50, 75], axis=1)
+        q1, med, q3 = (np.where(np.isnan(q), np.inf, q) for q in (q1, med, q3))
+        ax.semilogy(depths, med, "o-", color=color, label=f"{label}: median, 25-75% band")
+        ax.fill_between(depths, q1, np.minimum(q3, 1e9), color=color, alpha=0.2)
+    ax.axhline(guarantee, color="k", ls="--", label="guaranteed count for wide networks")
+    ax.set_xlabel("depth $L$")
+    ax.set_ylabel(r"iterations to reach $\epsilon$")
+    ax.legend()
+
+
+def plot_bands(ax, ratios: dict, title: str) -> None:
+    """Scaled singular values of ``W_{L:i}(0)`` and ``W_{i:1}(0) X`` against i, with the band
+    [0.8, 1.2] of Propositions 6.2-6.3. ``ratios`` holds the arrays of :func:`band_ratios`
+    stacked over seeds (shape ``(seeds, L - 1)`` each)."""
+    keys = ("outer_max", "outer_min", "inner_max", "inner_min")
+    missing = [k for k in keys if k not in ratios] if isinstance(ratios, dict) else list(keys)
+    if missing:
+        raise ValueError(f"ratios must be a dict as returned by band_ratios; missing {missing}")
+    styles = {
+        "outer": ("tab:blue", r"$W_{L:i}(0)$", 2),
+        "inner": ("tab:green", r"$W_{i:1}(0) X$", 1),
+    }
+    for key, (color, name, first) in styles.items():
+        for kind, marker in (("max", "^"), ("min", "v")):
+            values = np.atleast_2d(np.asarray(ratios[f"{key}_{kind}"], dtype=float))
+            index = np.arange(first, first + values.shape[1]) + (0.1 if key == "inner" else -0.1)
+            ax.plot(
+                np.tile(index, values.shape[0]),
+                values.ravel(),
+                marker,
+                ls="none",
+                color=color,
+                alpha=0.5,
+                label=rf"{name}: $\sigma_{{\{kind}}}$ / scale",
+            )
+    for level in (0.8, 1.2):
+        ax.axhline(level, color="k", ls="--", lw=1)
+    ax.set_xlabel("$i$")
+    ax.set_ylabel("singular value / its scale")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
+def plot_lazy(ax_loss, ax_move, run: DescentRun, radius: float, label: str = "") -> None:
+    """Left: the loss along the run. Right: ``max_i ||W_i(t) - W_i(0)||_F`` and the radius R of
+    Section 7."""
+    if not isinstance(run, DescentRun):
+        raise ValueError(f"run must be a DescentRun, got {type(run).__name__}")
+    radius = v.real("radius", radius, low=0.0, strict_low=True)
+    t = np.arange(run.loss.size)
+    ax_loss.semilogy(t, run.loss, label=label or "loss")
+    ax_loss.set_xlabel("step $t$")
+    ax_loss.set_ylabel(r"loss $\ell(t)$")
+    ax_move.plot(t, run.distance, label=label or r"$\max_i \|W_i(t) - W_i(0)\|_F$")
+    ax_move.axhline(radius, color="k", ls="--", label=f"radius $R$ = {radius:.3g}")
+    ax_move.set_yscale("log")
+    ax_move.set_xlabel("step $t$")
+    ax_move.set_ylabel(r"$\max_i \|W_i(t) - W_i(0)\|_F$")
+    ax_move.legend()
+
+
+def plot_relative_movement(ax, widths, movement) -> None:
+    """Relative movement of the layers against the width, log-log, with a slope -1/2 guide."""
+    widths = _numbers("widths", widths)
+    movement = _numbers("movement", movement)
+    if widths.ndim != 1 or widths.shape != movement.shape or widths.size == 0:
+        raise ValueError(
+            f"widths and movement must be 1-D arrays of the same length, got {widths.shape} "
+            f"and {movement.shape}"
+        )
+    ax.loglog(widths, movement, "o-", label="measured")
+    ax.loglog(widths, movement[-1] * (widths / widths[-1]) ** -0.5, "k:", label=r"slope $-1/2$")
+    ax.set_xlabel("width $m$")
+    ax.set_ylabel(r"$\max_i \|W_i(T) - W_i(0)\|_2 / \|W_i(0)\|_2$")
+    ax.legend()
+
+
+def plot_preconditioner(
+    ax, runs: dict[str, tuple[np.ndarray, np.ndarray]], low: float, high: float
+):
+    """Extreme eigenvalues of P(t), each divided by its scale ``L sigma^2 / d_out``, against the
+    step, with the bounds ``low`` and ``high`` of Section 7.3."""
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError("runs must be a non-empty dict of label -> (lam_min, lam_max)")
+    low = v.real("low", low, low=0.0, strict_low=True)
+    high = v.real("high", high, low=0.0, strict_low=True)
+    for k, (label, (lam_min, lam_max)) in enumerate(runs.items()):
+        t = np.arange(len(lam_min))
+        ax.semilogy(t, lam_max, color=f"C{k}", label=f"{label}: " + r"$\lambda_{\max}$")
+        ax.semilogy(t, lam_min, color=f"C{k}", ls="-.", label=f"{label}: " + r"$\lambda_{\min}$")
+    ax.axhline(high, color="k", ls="--", lw=1, label=f"upper bound {high:g}")
+    ax.axhline(low, color="k", ls=":", lw=1, label=f"lower bound {low:g}")
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel(r"eigenvalue of $P(t)$ / $(L \sigma^2 / d_{out})$")
+    ax.legend(fontsize=8)
