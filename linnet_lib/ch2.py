@@ -269,15 +269,35 @@ def descent_vs_flow(
 
 
 def plot_descent_vs_flow(
-    ax, flow, descents: dict[float, object], bound_lr: float | None = None
+    ax,
+    flow,
+    descents: dict[float, object],
+    minimum: float = 0.0,
+    diverged: dict[float, object] | None = None,
+    bound_lr: float | None = None,
 ) -> None:
-    ax.semilogy(flow.t, flow.loss, "k-", lw=2, label="gradient flow")
+    """``loss - minimum`` against time for the flow (black) and each descent run (step in the
+    legend); ``diverged`` runs are drawn with crosses. ``bound_lr`` goes into the title."""
+    ax.semilogy(flow.t, flow.loss - minimum, "k-", lw=2, label="gradient flow")
     for lr, run in descents.items():
-        ax.semilogy(run.t, np.maximum(run.loss, 1e-300), "o-", ms=2, label=f"descent, step {lr:g}")
-    ax.set_xlabel("time $t$ (descent: step size x iterations)")
+        ax.semilogy(
+            run.t, np.maximum(run.loss - minimum, 1e-16), "o-", ms=2, label=f"descent, step {lr:g}"
+        )
+    for lr, run in (diverged or {}).items():
+        ax.semilogy(run.t, run.loss - minimum, "x-", ms=3, label=f"descent, step {lr:g} (diverges)")
+    ax.set_xlabel("time $t$ = step size x iterations")
     ax.set_ylabel(r"$\phi - \phi^*$")
     if bound_lr is not None:
-        ax.set_title(f"the step size of Remark 2 here is {bound_lr:.1e}")
+        ax.set_title(f"Descent vs flow; Remark 2 would allow steps up to {bound_lr:.0e}")
+    ax.legend(fontsize=8)
+
+
+def plot_phi_along_rays(ax, radii, values: dict[int, np.ndarray]) -> None:
+    """``|phi(r Delta) - phi(0)|`` against r, log-log, one curve per depth."""
+    for n, vals in values.items():
+        ax.loglog(radii, np.abs(vals), "o-", color=depth_color(n), label=f"depth {n}")
+    ax.set_xlabel("distance $r$ along the direction")
+    ax.set_ylabel(r"$|\phi(r\Delta) - \phi(0)|$")
     ax.legend()
 
 

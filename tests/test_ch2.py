@@ -1,0 +1,204 @@
+"""Tests of linnet_lib.ch2, the experiments of Chapter 2 (sections 2.1-2.3)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import linnet_lib as ll  # noqa: E402
+
+ch2 = ll.ch2
+
+
+def test_flatten_unflatten_roundtrip():
+    net = ll.gaussian_init([2, 3, 4], 1.0, 0)
+    theta = ch2.flatten(net)
+    assert theta.size == 6 + 12
+    back = ch2.unflatten(theta, [w.shape for w in net])
+    assert all(np.array_equal(a, b) for a, b in zip(net, back, strict=True))
+
+
+def test_unflatten_rejects_wrong_length():
+    with pytest.raises(ValueError, match="theta"):
+        ch2.unflatten(np.zeros(5), [(2, 2)])
+
+
+def test_phi_gradient_matches_layer_gradients():
+    loss = ll.SquareLoss.to_target(np.eye(2))
+    net = ll.gaussian_init([2, 2, 2], 1.0, 1)
+    grads = ll.layer_gradients(net, loss.grad(ll.end_to_end(net)))
+    assert np.allclose(ch2.phi_gradient(loss, net), np.concatenate([g.ravel() for g in grads]))
+
+
+def test_phi_hessian_depth_one_is_identity_for_target_loss():
+    loss = ll.SquareLoss.to_target(np.ones((2, 2)))
+    H = ch2.phi_hessian(loss, [np.zeros((2, 2))])
+    assert np.allclose(H, np.eye(4), atol=1e-8)
+
+
+def test_phi_hessian_depth_two_spectrum_at_origin():
+    Y = np.diag([2.0, 1.0])
+    loss = ll.SquareLoss.to_target(Y)
+    eig = np.linalg.eigvalsh(ch2.phi_hessian(loss, [np.zeros((1, 2)), np.zeros((2, 1))]))
+    assert np.allclose(eig, [-2, -1, 1, 2], atol=1e-8)
+
+
+def test_phi_hessian_validates_step():
+    loss = ll.SquareLoss.to_target(np.eye(2))
+    with pytest.raises(ValueError, match="step"):
+        ch2.phi_hessian(loss, [np.eye(2)], step=0.0)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (3, 2), (2, 2)])
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_proof_curve_product_and_norm(shape, depth):
+    W = np.random.default_rng(2).standard_normal(shape)
+    net = ch2.proof_curve(W, depth)
+    assert ll.relative_difference(ll.end_to_end(net), W) < 1e-12
+    k = min(shape)
+    expected = np.sqrt(1 + (depth - 1) * k) * np.linalg.norm(W) ** (1 / depth)
+    assert np.linalg.norm(ch2.flatten(net)) == pytest.approx(expected)
+
+
+def test_proof_curve_validates():
+    with pytest.raises(ValueError, match="depth"):
+        ch2.proof_curve(np.eye(2), 1)
+    with pytest.raises(ValueError, match="non-zero"):
+        ch2.proof_curve(np.zeros((2, 2)), 3)
+    with pytest.raises(ValueError, match="hidden_dims"):
+        ch2.proof_curve(np.eye(2), 3, hidden_dims=[1, 2])
+
+
+def test_escape_times_depth_one_is_ln2_over_2():
+    times = ch2.escape_times(np.eye(2), [0.1, 0.01], (1,))
+    assert np.allclose(times[1], np.log(2) / 2, rtol=1e-4)
+
+
+def test_escape_times_grow_with_depth_and_smaller_scale():
+    times = ch2.escape_times(np.diag([1.0, 0.5]), [1e-1, 1e-3], (2, 3))
+    assert times[2][1] > times[2][0]
+    assert times[3][1] > times[2][1]
+
+
+def test_escape_times_validates():
+    with pytest.raises(ValueError, match="scales"):
+        ch2.escape_times(np.eye(2), [0.0], (2,))
+    with pytest.raises(ValueError, match="fraction"):
+        ch2.escape_times(np.eye(2), [0.1], (2,), fraction=0.0)
+
+
+def test_phi_along_ray_is_order_n():
+    loss = ll.SquareLoss.to_target(np.eye(2))
+    direction = [np.eye(2)] * 3
+    values = ch2.phi_along_ray(loss, direction, [1e-2, 2e-2])
+    assert values[1] / values[0] == pytest.approx(8, rel=1e-3)
+
+
+def test_whitened_regression_moments():
+    target = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+    X, Y = ch2.whitened_regression(target, 30, rng=0)
+    Lxx, _, Lyx = ch2.covariances(X, Y)
+    assert np.allclose(Lxx, np.eye(3))
+    assert np.allclose(Lyx, target)
+
+
+def test_whitened_regression_validates():
+    with pytest.raises(ValueError, match="samples"):
+        ch2.whitened_regression(np.eye(3), 3)
+    with pytest.raises(ValueError, match="target"):
+        ch2.whitened_regression(np.ones(3), 10)
+
+
+def test_covariances_validate_columns():
+    with pytest.raises(ValueError, match="columns"):
+        ch2.covariances(np.ones((2, 3)), np.ones((1, 4)))
+
+
+def test_distance_to_deficient_formula():
+    assert ch2.distance_to_deficient(np.diag([3.0, 2.0, 1.0]), 0.5) == pytest.approx(0.5)
+    assert ch2.distance_to_deficient(np.diag([3.0, 2.0, 1.0]), 2.0) == 0.0
+    with pytest.raises(ValueError, match="delta"):
+        ch2.distance_to_deficient(np.eye(2), 0.0)
+
+
+def test_margin_whitened_sign():
+    target = np.diag([2.0, 1.0])
+    assert ch2.margin_whitened(target, target) == pytest.approx(1.0)
+    assert ch2.margin_whitened(-target, target) < 0
+    with pytest.raises(ValueError, match="target"):
+        ch2.margin_whitened(np.eye(2), np.eye(3))
+
+
+def test_theorem2_bound_values_and_validation():
+    bound = ch2.theorem2_bound(2.0, 1.0, 1.0, 3, [0.0, 1.0])
+    assert bound[0] == 2.0
+    assert bound[1] == pytest.approx(2.0 * np.exp(-2.0))
+    with pytest.raises(ValueError, match="alpha"):
+        ch2.theorem2_bound(1.0, 0.0, 1.0, 2, [0.0])
+    with pytest.raises(ValueError, match="depth"):
+        ch2.theorem2_bound(1.0, 1.0, 1.0, 0, [0.0])
+
+
+def test_start_at_distance_and_balanced_network_near():
+    target = np.diag([2.0, 1.0])
+    W = ch2.start_at_distance(target, 0.3, rng=0)
+    assert np.linalg.norm(W - target) == pytest.approx(0.3)
+    net = ch2.balanced_network_near(target, 0.3, 3, rng=1)
+    assert np.linalg.norm(ll.end_to_end(net) - target) == pytest.approx(0.3)
+    assert ll.unbalancedness(net) < 1e-12
+    with pytest.raises(ValueError, match="distance"):
+        ch2.start_at_distance(target, -1.0)
+
+
+def test_fitted_rate_recovers_exponential():
+    t = np.linspace(0, 5, 20)
+    assert ch2.fitted_rate(t, 3 * np.exp(-1.7 * t)) == pytest.approx(1.7)
+    with pytest.raises(ValueError, match="gap"):
+        ch2.fitted_rate([0.0, 1.0], [0.0, 0.0])
+
+
+def test_descent_vs_flow_distance_shrinks_with_step():
+    loss = ll.SquareLoss.to_target(np.diag([1.0, 0.5]))
+    net = ll.balanced_init(np.diag([0.3, 0.2]), 2)
+    d1 = ch2.descent_vs_flow(loss, net, 0.1, 2.0)[2]
+    d2 = ch2.descent_vs_flow(loss, net, 0.05, 2.0)[2]
+    assert 1.5 < d1 / d2 < 2.6
+
+
+def test_descent_vs_flow_reports_divergence():
+    loss = ll.SquareLoss.to_target(np.diag([1.0, 0.5]))
+    net = ll.balanced_init(np.diag([0.3, 0.2]), 2)
+    descent, flow, distance = ch2.descent_vs_flow(loss, net, 5.0, 50.0)
+    assert descent.diverged and flow is None and distance == float("inf")
+
+
+def test_remark2_constants():
+    target = np.eye(2) * 2.0
+    n, delta = 3, 0.5
+    norm = np.linalg.norm(target)
+    assert ch2.remark2_step_size(target, delta, n) == pytest.approx(
+        delta ** (10 / 3) / (6144 * 27 * norm ** (14 / 3))
+    )
+    assert ch2.remark2_unbalancedness(target, delta, n) == pytest.approx(
+        delta**2 / (256 * 27 * norm ** (4 / 3))
+    )
+    with pytest.raises(ValueError, match="delta"):
+        ch2.remark2_step_size(target, -1.0, 2)
+
+
+def test_plot_functions_draw():
+    fig, ax = plt.subplots()
+    ch2.plot_escape_times(ax, [0.1, 0.01], {2: np.array([1.0, 2.0])})
+    t = np.linspace(0, 1, 5)
+    ch2.plot_gap_vs_bound(ax, t, {2: np.exp(-t)}, {2: np.exp(-0.5 * t)})
+    loss = ll.SquareLoss.to_target(np.eye(2))
+    net = ll.balanced_init(0.5 * np.eye(2), 2)
+    descent, flow, _ = ch2.descent_vs_flow(loss, net, 0.1, 1.0)
+    ch2.plot_descent_vs_flow(
+        ax, flow, {0.1: descent}, minimum=0.0, diverged={0.2: descent}, bound_lr=1e-9
+    )
+    ch2.plot_phi_along_rays(ax, [0.1, 0.2], {2: np.array([-0.01, -0.04])})
+    plt.close(fig)
