@@ -92,7 +92,7 @@ student: venv
 # Upper bounds: Jupyter Book 2 is a different (Node-based) tool; sphinx-book-theme 1.4 needs Sphinx 8.
 DIRECT_DEPS := "jupyter-book<2" "sphinx-book-theme<1.4" sphinx-proof sphinx-exercise \
 	sphinxcontrib-bibtex linkify-it-py django-static-mathjax numpy scipy matplotlib cvxpy \
-	ipykernel ipywidgets nbclient nbconvert nbformat jupytext nbval nbgrader pytest hypothesis ruff pyyaml
+	ipykernel ipywidgets scikit-learn nbclient nbconvert nbformat jupytext nbval nbgrader pytest hypothesis ruff pyyaml
 freeze:
 	rm -rf build/freeze-venv
 	$(BOOTSTRAP_PYTHON) -m venv build/freeze-venv

@@ -3,7 +3,7 @@
 Notebooks write ``import linnet_lib as ll`` and use the names re-exported here.
 """
 
-from . import ch1, ch2, width
+from . import ch1, ch2, ch3, mlp, optimizers, width
 from .checks import (
     CheckFailed,
     check,
@@ -38,6 +38,7 @@ __all__ = [
     "balanced_init",
     "ch1",
     "ch2",
+    "ch3",
     "check",
     "check_at_least",
     "check_between",
@@ -50,6 +51,8 @@ __all__ = [
     "gradient_flow",
     "gram_power",
     "layer_gradients",
+    "mlp",
+    "optimizers",
     "partial_products",
     "preconditioner",
     "preconditioner_eigen",

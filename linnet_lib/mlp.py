@@ -1,0 +1,1 @@
+"""A small numpy multilayer perceptron with optionally factorised dense layers (Chapter 3). (Being written.)"""
