@@ -249,3 +249,29 @@ def plot_paths_2d(ax, paths: dict, target) -> None:
     ax.set_xlabel("$w_1$")
     ax.set_ylabel("$w_2$")
     ax.legend(fontsize=8)
+
+
+def loss_curves(target, p: float, settings: dict, steps: int) -> dict:
+    """Loss along gradient descent / the end-to-end update on the row problem for each
+    ``{label: (depth, lr)}`` in ``settings`` (depth 1 from 0, depth n >= 2 from a tiny start along
+    the target). Returns ``{label: TrainingResult}`` recorded at every step."""
+    t = np.asarray(target, dtype=float).ravel()
+    loss = row_lp_problem(t, p)
+    out = {}
+    for label, (n, lr) in settings.items():
+        w0 = np.zeros((1, t.size)) if n == 1 else (1e-3 * t / np.linalg.norm(t))[None, :]
+        out[label] = end_to_end_descent(loss, w0, n, lr, steps)
+    return out
+
+
+def plot_loss_curves(ax, runs: dict, floor: float = 1e-16) -> None:
+    for label, run in runs.items():
+        ax.loglog(
+            np.maximum(run.steps, 1),
+            np.maximum(run.loss, floor),
+            label=label,
+            color=depth_color(run.depth),
+        )
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(r"$\ell$")
+    ax.legend(fontsize=8)
