@@ -1,0 +1,126 @@
+"""Tests of linnet_lib.ch3, the experiments of Chapter 3 (sections 3.1-3.2)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import linnet_lib as ll  # noqa: E402
+
+ch3 = ll.ch3
+
+
+def test_end_to_end_step_depth_one_is_gradient_step():
+    W, G = np.ones((2, 3)), np.arange(6.0).reshape(2, 3)
+    assert np.allclose(ch3.end_to_end_step(W, G, 1, 0.1), W - 0.1 * G)
+
+
+def test_end_to_end_step_validates_lr():
+    with pytest.raises(ValueError, match="lr"):
+        ch3.end_to_end_step(np.ones((2, 2)), np.ones((2, 2)), 2, 0.0)
+
+
+def test_end_to_end_descent_matches_repeated_steps():
+    loss = ll.LpLoss(np.eye(2), np.array([[2.0, 1.0]]), p=4)
+    W = np.array([[0.1, 0.05]])
+    run = ch3.end_to_end_descent(loss, W, 3, 0.05, 5)
+    for _ in range(5):
+        W = ch3.end_to_end_step(W, loss.grad(W), 3, 0.05)
+    assert np.allclose(run.end_to_end[-1], W)
+    assert list(run.steps) == [0, 1, 2, 3, 4, 5]
+    assert np.allclose(run.t, run.steps * 0.05)
+
+
+def test_end_to_end_descent_stop_and_divergence():
+    loss = ll.SquareLoss.to_target(np.array([[1.0]]))
+    stopped = ch3.end_to_end_descent(
+        loss, np.array([[0.5]]), 2, 0.1, 1000, record_every=100, stop_loss=1e-4
+    )
+    assert stopped.loss[-1] <= 1e-4 < stopped.loss[-2]
+    diverged = ch3.end_to_end_descent(loss, np.array([[0.5]]), 2, 100.0, 1000)
+    assert diverged.diverged and np.all(np.isfinite(diverged.loss))
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [("depth", {"depth": 0}), ("steps", {"steps": -1}), ("stop_loss", {"stop_loss": np.inf})],
+)
+def test_end_to_end_descent_validates(name, kwargs):
+    loss = ll.SquareLoss.to_target(np.array([[1.0]]))
+    args = {"depth": 2, "steps": 3, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        ch3.end_to_end_descent(
+            loss, np.array([[0.5]]), args.pop("depth"), 0.1, args.pop("steps"), **args
+        )
+
+
+def test_iterations_to():
+    loss = ll.SquareLoss.to_target(np.array([[1.0]]))
+    run = ch3.end_to_end_descent(loss, np.array([[0.0]]), 1, 0.5, 10)
+    k = ch3.iterations_to(run, 1e-3)
+    assert run.loss[int(k)] <= 1e-3 < run.loss[int(k) - 1]
+    assert ch3.iterations_to(run, -1.0) == float("inf")
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_row_counts_match_general_route(depth):
+    target = np.array([2.0, 1.0])
+    loss = ch3.row_lp_problem(target, 4)
+    start = 1e-3 * target / np.linalg.norm(target)
+    w0 = np.zeros((1, 2)) if depth == 1 else start[None, :]
+    for lr in (0.05, 0.3):
+        run = ch3.end_to_end_descent(loss, w0, depth, lr, 3000, record_every=3000, stop_loss=1e-4)
+        assert ch3.row_counts(target, 4, depth, 1e-4, [lr], 3000)[0] == ch3.iterations_to(run, 1e-4)
+
+
+def test_row_counts_validates():
+    with pytest.raises(ValueError, match="grid"):
+        ch3.row_counts([1.0, 1.0], 4, 2, 1e-6, [0.0], 10)
+    with pytest.raises(ValueError, match="p"):
+        ch3.row_counts([1.0, 1.0], 1.5, 2, 1e-6, [0.1], 10)
+    with pytest.raises(ValueError, match="target"):
+        ch3.row_lp_problem(np.ones((2, 2)), 4)
+
+
+def test_claim1_counts_structure_and_p2_control():
+    result = ch3.claim1_counts(np.array([2.0, 1.0]), 2, (1, 2), 1e-6, np.logspace(-2, 0.5, 11), 500)
+    assert result[1]["iterations"] == 1.0 and result[1]["lr"] == pytest.approx(1.0)
+    assert result[2]["iterations"] > 1
+    assert set(result[1]) == {"iterations", "lr", "counts", "edge"}
+
+
+def test_best_step_search_picks_fastest():
+    loss = ll.SquareLoss.to_target(np.array([[1.0]]))
+
+    def run(lr):
+        return ch3.end_to_end_descent(loss, np.array([[0.0]]), 1, lr, 50, stop_loss=1e-6)
+
+    out = ch3.best_step_search(run, [0.1, 0.5, 0.9, 1.5], 1e-6)  # error factor |1 - lr| per step
+    assert out["lr"] == 0.9 and out["edge"] is False
+    with pytest.raises(ValueError, match="steps_grid"):
+        ch3.best_step_search(run, [0.1], 1e-6)
+
+
+def test_layer_step_vs_end_to_end_second_order():
+    rng = np.random.default_rng(0)
+    loss = ll.SquareLoss(rng.standard_normal((2, 5)), rng.standard_normal((2, 5)))
+    net = ll.balanced_init(0.5 * rng.standard_normal((2, 2)), 3, rng=rng)
+    e1 = ch3.layer_step_vs_end_to_end(loss, net, 1e-2)
+    e2 = ch3.layer_step_vs_end_to_end(loss, net, 5e-3)
+    assert 3.5 < e1 / e2 < 4.5
+
+
+def test_paths_loss_curves_and_plots():
+    target = np.array([2.0, 1.0])
+    paths = ch3.paths_2d(target, 4, (1, 2), {1: 0.05, 2: 0.3}, 20)
+    assert paths[1].shape == (21, 2) and np.allclose(paths[1][0], 0)
+    curves = ch3.loss_curves(target, 4, {"gd": (1, 0.05), "deep": (2, 0.3)}, 20)
+    assert curves["deep"].loss[-1] < curves["deep"].loss[0]
+    fig, ax = plt.subplots()
+    ch3.plot_paths_2d(ax, paths, target)
+    ch3.plot_loss_curves(ax, curves)
+    ch3.plot_claim1(ax, [1.0, 2.0], {1: np.array([10.0, 20.0])})
+    plt.close(fig)
