@@ -3,7 +3,7 @@
 Notebooks write ``import linnet_lib as ll`` and use the names re-exported here.
 """
 
-from . import ch1, ch2, ch3, mlp, optimizers, width
+from . import ch1, ch2, ch3, ch3_figures, mlp, optimizers, width
 from .checks import (
     CheckFailed,
     check,
@@ -39,6 +39,7 @@ __all__ = [
     "ch1",
     "ch2",
     "ch3",
+    "ch3_figures",
     "check",
     "check_at_least",
     "check_between",
