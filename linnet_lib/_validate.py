@@ -89,3 +89,16 @@ def rng(value) -> np.random.Generator:
     raise ValueError(
         f"rng must be a numpy.random.Generator, an integer seed or None, got {value!r}"
     )
+
+
+def step_sizes(name: str, value, *, minimum_size: int = 1) -> np.ndarray:
+    """A 1-D float array of at least ``minimum_size`` positive, finite step sizes."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a 1-D sequence of positive step sizes") from exc
+    if arr.ndim != 1 or arr.size < minimum_size or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(
+            f"{name} must be a 1-D sequence of at least {minimum_size} positive step sizes"
+        )
+    return arr

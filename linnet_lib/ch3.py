@@ -95,9 +95,7 @@ def best_step_search(run_with_step, steps_grid: Sequence[float], threshold: floa
     ``counts`` (one per grid value) and ``edge`` (whether the best step is at an end of the grid,
     in which case the grid should be widened).
     """
-    grid = np.asarray(steps_grid, dtype=float)
-    if grid.ndim != 1 or grid.size < 2 or np.any(grid <= 0) or not np.all(np.isfinite(grid)):
-        raise ValueError("steps_grid must be a 1-D array of at least 2 positive step sizes")
+    grid = v.step_sizes("steps_grid", steps_grid, minimum_size=2)
     counts = np.array([iterations_to(run_with_step(lr), threshold) for lr in grid])
     if not np.any(np.isfinite(counts)):
         return {"iterations": float("inf"), "lr": float("nan"), "counts": counts, "edge": False}
@@ -140,9 +138,7 @@ def row_counts(
     n = v.positive_int("depth", depth)
     eps = v.real("eps", eps, low=0.0, strict_low=True)
     max_steps = v.positive_int("max_steps", max_steps)
-    lrs = np.asarray(grid, dtype=float)
-    if lrs.ndim != 1 or lrs.size == 0 or np.any(lrs <= 0) or not np.all(np.isfinite(lrs)):
-        raise ValueError("grid must be a non-empty 1-D array of positive step sizes")
+    lrs = v.step_sizes("grid", grid)
     if start is None:
         start = 1e-3 * t / np.linalg.norm(t)
     w0 = v.matrix("start", np.atleast_2d(np.asarray(start, dtype=float)), shape=(1, t.size))[0]

@@ -121,13 +121,7 @@ def lp_minimizer(loss, *, tol: float = 1e-13, max_iter: int = 100) -> tuple[np.n
 
 
 def _grid(grid) -> np.ndarray:
-    try:
-        lrs = np.asarray(grid, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError("grid must be a non-empty 1-D sequence of positive step sizes") from exc
-    if lrs.ndim != 1 or lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
-        raise ValueError("grid must be a non-empty 1-D sequence of positive step sizes")
-    return lrs
+    return v.step_sizes("grid", grid)
 
 
 def step_grid(low: float, high: float, per_octave: int = 4) -> np.ndarray:

@@ -328,12 +328,7 @@ def tune_step(
     """
     if not callable(count):
         raise ValueError(f"count must be a function count(lr, cap), got {type(count).__name__}")
-    try:
-        lrs = np.asarray(grid, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError("grid must be a non-empty 1-D sequence of positive step sizes") from exc
-    if lrs.ndim != 1 or lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
-        raise ValueError("grid must be a non-empty 1-D sequence of positive step sizes")
+    lrs = v.step_sizes("grid", grid)
     max_steps = v.positive_int("max_steps", max_steps)
     if patience is not None:
         patience = v.positive_int("patience", patience)
