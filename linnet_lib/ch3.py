@@ -121,10 +121,11 @@ def row_lp_problem(target, p: float):
 
 
 def row_counts(
-    target, p: float, depth: int, eps: float, grid, max_steps: int, start=None
+    target, p: float, depth: int, eps: float, grid, max_steps: int, start=None, scales=None
 ) -> np.ndarray:
-    """Iterations to reach ``l(w) = (1/p) sum_i |w_i - target_i|^p <= eps`` for every step size of
-    ``grid`` at once.
+    """Iterations to reach ``l(w) = (1/p) sum_i |x_i (w_i - target_i)|^p <= eps`` for every step
+    size of ``grid`` at once (``scales`` is x, default all ones: the regression with inputs
+    ``X = diag(x)``, one sample per coordinate).
 
     Depth 1 is gradient descent on ``l`` from 0. Depth n >= 2 is the discretised end-to-end update
     for one output, ``w <- w - lr ||w||^{2-2/n} (g + (n-1) (w_hat . g) w_hat)`` with ``g = grad l(w)``
@@ -142,13 +143,18 @@ def row_counts(
     if start is None:
         start = 1e-3 * t / np.linalg.norm(t)
     w0 = v.matrix("start", np.atleast_2d(np.asarray(start, dtype=float)), shape=(1, t.size))[0]
+    x = (
+        np.ones_like(t)
+        if scales is None
+        else v.matrix("scales", np.atleast_2d(scales), shape=(1, t.size))[0]
+    )
     w = np.tile(np.zeros_like(t) if n == 1 else w0, (lrs.size, 1))
     counts = np.full(lrs.size, np.inf)
     active = np.ones(lrs.size, dtype=bool)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for k in range(1, max_steps + 1):
-            r = w - t
-            g = np.sign(r) * np.abs(r) ** (p - 1)
+            r = x * (w - t)
+            g = x * np.sign(r) * np.abs(r) ** (p - 1)
             if n == 1:
                 step = g
             else:
@@ -157,7 +163,7 @@ def row_counts(
                 along = np.sum(w_hat * g, axis=1, keepdims=True)
                 step = norm ** (2 - 2 / n) * (g + (n - 1) * along * w_hat)
             w = np.where(active[:, None], w - lrs[:, None] * step, w)
-            value = np.sum(np.abs(w - t) ** p, axis=1) / p
+            value = np.sum(np.abs(x * (w - t)) ** p, axis=1) / p
             reached = active & (value <= eps)
             counts[reached] = k
             active &= ~reached & np.isfinite(value)
@@ -166,32 +172,54 @@ def row_counts(
     return counts
 
 
+def robust_best(counts, grid) -> tuple[float, float]:
+    """Best count over grid points whose two neighbours also reach the target, counting each point
+    as the worst of itself and its neighbours. An isolated lucky step (its neighbours diverge or
+    stall) cannot win. Returns ``(count, step)``; ``(inf, nan)`` if no such point exists."""
+    counts = np.asarray(counts, dtype=float)
+    grid = v.step_sizes("grid", grid, minimum_size=3)
+    if counts.shape != grid.shape:
+        raise ValueError("counts must have one entry per grid point")
+    window = np.maximum(np.maximum(counts[:-2], counts[1:-1]), counts[2:])
+    if not np.any(np.isfinite(window)):
+        return float("inf"), float("nan")
+    k = int(np.argmin(window))
+    return float(window[k]), float(grid[k + 1])
+
+
 def claim1_counts(
-    target, p: float, depths: Sequence[int], eps: float, grid, max_steps: int, start=None
+    target,
+    p: float,
+    depths: Sequence[int],
+    eps: float,
+    grid,
+    max_steps: int,
+    start=None,
+    scales=None,
 ) -> dict:
     """Best step from ``grid`` and its iteration count for each depth (see :func:`row_counts`).
 
-    Returns ``{depth: {"iterations", "lr", "counts", "edge"}}``; ``edge`` flags a best step at an
-    end of the grid (the grid would then be too narrow to call it the best).
+    Returns ``{depth: {"iterations", "lr", "robust_iterations", "robust_lr", "counts", "edge"}}``:
+    the plain best over the grid, the robust best of :func:`robust_best`, every count, and whether
+    the plain best sits at an end of the grid.
     """
-    grid = np.asarray(grid, dtype=float)
+    grid = v.step_sizes("grid", grid, minimum_size=3)
     out = {}
     for n in depths:
-        counts = row_counts(target, p, n, eps, grid, max_steps, start)
+        counts = row_counts(target, p, n, eps, grid, max_steps, start, scales)
+        robust, robust_lr = robust_best(counts, grid)
         if not np.any(np.isfinite(counts)):
-            out[n] = {
-                "iterations": float("inf"),
-                "lr": float("nan"),
-                "counts": counts,
-                "edge": False,
-            }
-            continue
-        k = int(np.argmin(counts))
+            best, lr, edge = float("inf"), float("nan"), False
+        else:
+            k = int(np.argmin(counts))
+            best, lr, edge = float(counts[k]), float(grid[k]), k in (0, grid.size - 1)
         out[n] = {
-            "iterations": float(counts[k]),
-            "lr": float(grid[k]),
+            "iterations": best,
+            "lr": lr,
+            "robust_iterations": robust,
+            "robust_lr": robust_lr,
             "counts": counts,
-            "edge": k in (0, grid.size - 1),
+            "edge": edge,
         }
     return out
 
