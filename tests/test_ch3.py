@@ -89,7 +89,29 @@ def test_claim1_counts_structure_and_p2_control():
     result = ch3.claim1_counts(np.array([2.0, 1.0]), 2, (1, 2), 1e-6, np.logspace(-2, 0.5, 11), 500)
     assert result[1]["iterations"] == 1.0 and result[1]["lr"] == pytest.approx(1.0)
     assert result[2]["iterations"] > 1
-    assert set(result[1]) == {"iterations", "lr", "counts", "edge"}
+    assert set(result[1]) == {
+        "iterations",
+        "lr",
+        "robust_iterations",
+        "robust_lr",
+        "counts",
+        "edge",
+    }
+
+
+def test_robust_best_ignores_isolated_lucky_step():
+    grid = np.array([0.1, 0.2, 0.4, 0.8, 1.6, 3.2])
+    counts = np.array([50.0, 40.0, 45.0, np.inf, 3.0, np.inf])  # 3 at 1.6 is isolated
+    assert ch3.robust_best(counts, grid) == (50.0, 0.2)
+    assert ch3.robust_best(np.full(6, np.inf), grid)[0] == float("inf")
+    with pytest.raises(ValueError, match="counts"):
+        ch3.robust_best(counts[:4], grid)
+
+
+def test_row_counts_scales_change_the_problem():
+    plain = ch3.row_counts([2.0, 1.0], 2, 1, 1e-6, [1.0], 50)
+    scaled = ch3.row_counts([2.0, 1.0], 2, 1, 1e-6, [1.0], 50, scales=[1.0, 0.5])
+    assert plain[0] == 1 and scaled[0] > 1
 
 
 def test_best_step_search_picks_fastest():
