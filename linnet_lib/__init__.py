@@ -3,7 +3,7 @@
 Notebooks write ``import linnet_lib as ll`` and use the names re-exported here.
 """
 
-from . import ch1, ch2, ch3, ch3_figures, mlp, optimizers, width
+from . import ch1, ch2, ch3, ch3_figures, mlp, optimizers, sensing, width
 from .checks import (
     CheckFailed,
     check,
@@ -60,6 +60,7 @@ __all__ = [
     "psd_power",
     "random_orthogonal",
     "relative_difference",
+    "sensing",
     "svd_with_rank",
     "unbalancedness",
     "unvec",
