@@ -3,7 +3,7 @@
 Notebooks write ``import linnet_lib as ll`` and use the names re-exported here.
 """
 
-from . import ch1, ch2, ch3, ch3_figures, mlp, optimizers, sensing, width
+from . import ch1, ch2, ch3, ch3_figures, mlp, optimizers, sensing, svd_dynamics, width
 from .checks import (
     CheckFailed,
     check,
@@ -61,6 +61,7 @@ __all__ = [
     "random_orthogonal",
     "relative_difference",
     "sensing",
+    "svd_dynamics",
     "svd_with_rank",
     "unbalancedness",
     "unvec",
