@@ -3,7 +3,7 @@
 Notebooks write ``import linnet_lib as ll`` and use the names re-exported here.
 """
 
-from . import ch1, ch2, ch3, ch3_figures, mlp, optimizers, sensing, svd_dynamics, width
+from . import ch1, ch2, ch3, ch3_figures, ch4, mlp, optimizers, sensing, svd_dynamics, width
 from .checks import (
     CheckFailed,
     check,
@@ -40,6 +40,7 @@ __all__ = [
     "ch2",
     "ch3",
     "ch3_figures",
+    "ch4",
     "check",
     "check_at_least",
     "check_between",

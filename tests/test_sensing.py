@@ -131,6 +131,23 @@ def test_nuclear_norm_minimizer_rejects_other_losses():
         sensing.nuclear_norm_minimizer(ll.SquareLoss.to_target(np.eye(2)))
 
 
+def test_nuclear_norm_solvers_agree():
+    rng = np.random.default_rng(2)
+    T = sensing.low_rank_target((12, 12), 2, rng)
+    loss = sensing.CompletionLoss.observe(T, 60, rng)
+    scs = sensing.nuclear_norm_minimizer(loss)
+    clarabel = sensing.nuclear_norm_minimizer(loss, solver="CLARABEL")
+    assert np.linalg.norm(scs, "nuc") == pytest.approx(np.linalg.norm(clarabel, "nuc"), rel=1e-6)
+
+
+def test_nuclear_norm_minimizer_rejects_bad_solver_and_tolerance():
+    loss = sensing.CompletionLoss((2, 2), np.array([0]), np.array([1]), np.array([1.0]))
+    with pytest.raises(ValueError, match="solver"):
+        sensing.nuclear_norm_minimizer(loss, solver="MOSEK")
+    with pytest.raises(ValueError, match="tolerance"):
+        sensing.nuclear_norm_minimizer(loss, tolerance=0.0)
+
+
 def test_effective_rank():
     assert sensing.effective_rank(np.diag([1.0, 1.0, 0.0])) == pytest.approx(2.0)
     assert sensing.effective_rank(np.zeros((2, 2))) == 0.0

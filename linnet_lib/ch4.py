@@ -1,0 +1,277 @@
+"""Experiments of Chapter 4: matrix completion against the nuclear norm (Figure 2 of the lecture
+notes), singular values along gradient descent (Figure 3) and implicit compression (section 4.4).
+
+Each experiment is a function returning numbers; each figure has a ``plot_*`` function drawing
+them on axes the notebook provides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _validate as v
+from .networks import gaussian_init
+from .plotting import depth_color
+from .sensing import CompletionLoss, SensingLoss, effective_rank, nuclear_norm_minimizer
+from .training import TrainingResult, gradient_descent
+
+
+def _depth(depth) -> int:
+    return v.positive_int("depth", depth)
+
+
+def _sensing_loss(loss) -> None:
+    if not isinstance(loss, (SensingLoss, CompletionLoss)):
+        raise ValueError(f"loss must be a SensingLoss or CompletionLoss, got {type(loss).__name__}")
+
+
+def relative_error(W, target) -> float:
+    """``||W - target||_F / ||target||_F``, the reconstruction error of the notes' Figures 2 and 3."""
+    T = v.matrix("target", target)
+    W = v.matrix("W", W, shape=T.shape)
+    norm = np.linalg.norm(T)
+    if norm == 0:
+        raise ValueError("target must be non-zero")
+    return float(np.linalg.norm(W - T) / norm)
+
+
+def stable_entry_step(target, depth: int, fraction: float = 0.5) -> float:
+    """A step size for completion, per observed entry, that is a ``fraction`` of the stability edge.
+
+    Near a solution whose largest singular value is ``s`` (we use the target's), the end-to-end
+    dynamics multiply the gradient by at most ``n s^(2 - 2/n)`` (chapter 1.3), and the sum of squared
+    residuals has curvature 1 per observed entry, so descent on it is stable for steps below
+    ``2 / (n s^(2 - 2/n))``. The loss of equation (9) divides by the number of observations ``m``:
+    pass ``m`` times this value as the learning rate.
+    """
+    n = _depth(depth)
+    fraction = v.real("fraction", fraction, low=0.0, strict_low=True)
+    if fraction >= 1:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    s = np.linalg.norm(v.matrix("target", target), 2)
+    if s == 0:
+        raise ValueError("target must be non-zero")
+    return float(fraction * 2.0 / (n * s ** (2.0 - 2.0 / n)))
+
+
+def small_gaussian_layers(shape, depth: int, init_scale: float, rng=None) -> list[np.ndarray]:
+    """Independent Gaussian layers of width ``max(shape)`` as in the original code of Arora et al.
+    (2019b): each entry has standard deviation ``init_scale^(1/n) / sqrt(width)``, so that the
+    end-to-end matrix has Frobenius norm about ``init_scale * sqrt(shape[1])``."""
+    if len(shape) != 2:
+        raise ValueError(f"shape must be a pair (d_n, d_0), got {shape!r}")
+    d_out = v.positive_int("shape[0]", shape[0])
+    d_in = v.positive_int("shape[1]", shape[1])
+    n = _depth(depth)
+    init_scale = v.real("init_scale", init_scale, low=0.0, strict_low=True)
+    width = max(d_out, d_in)
+    dims = [d_in] + [width] * (n - 1) + [d_out]
+    return gaussian_init(dims, init_scale ** (1.0 / n) / np.sqrt(width), rng=rng)
+
+
+def train_from_small_init(
+    loss,
+    depth: int,
+    init_scale: float,
+    lr: float,
+    max_steps: int,
+    *,
+    stop_loss: float,
+    rng=None,
+    record_every: int | None = None,
+) -> TrainingResult:
+    """Gradient descent on a depth-``n`` linear network from :func:`small_gaussian_layers`, stopped
+    at the first step with loss at most ``stop_loss`` or after ``max_steps`` steps. Depth 1 is
+    plain gradient descent on the loss itself."""
+    _sensing_loss(loss)
+    layers = small_gaussian_layers(loss.shape, depth, init_scale, rng=rng)
+    every = max_steps if record_every is None else record_every
+    return gradient_descent(loss, layers, lr, max_steps, record_every=every, stop_loss=stop_loss)
+
+
+def completion_sweep(
+    target,
+    counts: Sequence[int],
+    depths: Sequence[int] = (2, 3),
+    *,
+    init_scale: float = 1e-6,
+    step_fraction: float = 0.5,
+    max_steps: int = 30_000,
+    stop_loss: float = 1e-7,
+    observation_seed: int = 0,
+    init_seed: int = 0,
+) -> dict:
+    """The experiment of Figure 2: for each number of observed entries, the minimum nuclear norm
+    completion (program (10), cvxpy) and the end-to-end matrices that gradient descent on depth-n
+    networks reaches from small initialisation.
+
+    Returns a dict with ``counts`` and, for the key ``"nuclear"`` and each depth, arrays
+    ``error`` (relative to the target), ``nuclear_norm`` and ``effective_rank``; depths also have
+    ``converged`` (the loss reached ``stop_loss``), ``steps`` and ``final_loss``; ``"distance"``
+    holds, per depth, ``||W_net - W_nuc||_F / ||W_nuc||_F``.
+    """
+    T = v.matrix("target", target)
+    counts = [v.positive_int(f"counts[{i}]", c) for i, c in enumerate(counts)]
+    if not counts:
+        raise ValueError("counts must be non-empty")
+    depths = [_depth(n) for n in depths]
+    out: dict = {"counts": np.array(counts), "target_nuclear_norm": np.linalg.norm(T, "nuc")}
+    keys = ["nuclear", *depths]
+    for key in keys:
+        out[key] = {"error": [], "nuclear_norm": [], "effective_rank": []}
+        if key != "nuclear":
+            out[key].update(converged=[], steps=[], final_loss=[])
+    out["distance"] = {n: [] for n in depths}
+    for i, m in enumerate(counts):
+        loss = CompletionLoss.observe(T, m, rng=np.random.default_rng([observation_seed, i]))
+        W_nuc = nuclear_norm_minimizer(loss)
+        solutions = {"nuclear": W_nuc}
+        for n in depths:
+            lr = m * stable_entry_step(T, n, step_fraction)
+            run = train_from_small_init(
+                loss,
+                n,
+                init_scale,
+                lr,
+                max_steps,
+                stop_loss=stop_loss,
+                rng=np.random.default_rng([init_seed, i, n]),
+            )
+            solutions[n] = run.end_to_end[-1]
+            out[n]["converged"].append(bool(run.loss[-1] <= stop_loss))
+            out[n]["steps"].append(int(run.steps[-1]))
+            out[n]["final_loss"].append(float(run.loss[-1]))
+            out["distance"][n].append(relative_error(solutions[n], W_nuc))
+        for key in keys:
+            W = solutions[key]
+            out[key]["error"].append(relative_error(W, T))
+            out[key]["nuclear_norm"].append(float(np.linalg.norm(W, "nuc")))
+            out[key]["effective_rank"].append(effective_rank(W))
+    for key in keys:
+        out[key] = {name: np.array(vals) for name, vals in out[key].items()}
+    out["distance"] = {n: np.array(vals) for n, vals in out["distance"].items()}
+    return out
+
+
+def plot_figure2(axes, sweep: dict) -> None:
+    """Left: reconstruction error against the number of observations; right: nuclear norm.
+    Runs that did not reach the stopping loss are drawn as open markers."""
+    ax_err, ax_nuc = axes
+    counts = sweep["counts"]
+    ax_err.plot(counts, sweep["nuclear"]["error"], "k--s", label="min nuclear norm")
+    ax_nuc.plot(counts, sweep["nuclear"]["nuclear_norm"], "k--s", label="min nuclear norm")
+    for n in [k for k in sweep if isinstance(k, int)]:
+        res = sweep[n]
+        color = depth_color(n)
+        for ax, values in ((ax_err, res["error"]), (ax_nuc, res["nuclear_norm"])):
+            ax.plot(counts, values, "-", color=color, label=f"{n}-layer network")
+            ok = res["converged"]
+            ax.plot(counts[ok], values[ok], "o", color=color)
+            ax.plot(counts[~ok], values[~ok], "o", mfc="white", color=color)
+    ax_nuc.axhline(sweep["target_nuclear_norm"], color="0.5", lw=1, label="ground truth")
+    ax_err.set_yscale("log")
+    ax_err.set_xlabel("observed entries")
+    ax_err.set_ylabel("relative reconstruction error")
+    ax_nuc.set_xlabel("observed entries")
+    ax_nuc.set_ylabel("nuclear norm")
+    ax_err.legend()
+    ax_nuc.legend()
+
+
+def singular_value_runs(
+    loss,
+    depths: Sequence[int],
+    *,
+    init_scale: float,
+    lr: float,
+    steps: int,
+    record_every: int,
+    rng_seed: int = 0,
+) -> dict[int, TrainingResult]:
+    """The experiment of Figure 3: gradient descent at each depth with the same step size and the
+    same end-to-end initial size, recording the end-to-end matrix (and so its singular values)."""
+    _sensing_loss(loss)
+    return {
+        n: train_from_small_init(
+            loss,
+            n,
+            init_scale,
+            lr,
+            steps,
+            stop_loss=0.0,
+            rng=np.random.default_rng([rng_seed, n]),
+            record_every=record_every,
+        )
+        for n in (_depth(d) for d in depths)
+    }
+
+
+def plot_figure3(axes, runs: dict[int, TrainingResult], target, top: int = 6) -> None:
+    """One panel per depth: the ``top`` largest singular values against the iteration, with the
+    final reconstruction error in the title and the target's singular values as dotted lines."""
+    T = v.matrix("target", target)
+    top = v.positive_int("top", top)
+    targets = np.linalg.svd(T, compute_uv=False)
+    for ax, (n, run) in zip(axes, runs.items(), strict=True):
+        ax.plot(run.steps, run.singular_values[:, :top], color=depth_color(n), lw=1.2)
+        for s in targets[targets > 1e-12 * targets[0]]:
+            ax.axhline(s, color="0.6", ls=":", lw=1)
+        name = "linear (n = 1)" if n == 1 else f"{n}-layer network"
+        ax.set_title(f"{name}\nerror {relative_error(run.end_to_end[-1], T):.3g}")
+        ax.set_xlabel("gradient descent step")
+    axes[0].set_ylabel("singular values of the end-to-end matrix")
+
+
+def truncation_parameters(shape, rank: int) -> int:
+    """Parameters needed for a rank-``rank`` matrix of the given shape: ``rank (d + d' - rank)``
+    (footnote 11 of the notes; a thin SVD-like factorisation with the redundancy removed)."""
+    if len(shape) != 2:
+        raise ValueError(f"shape must be a pair (d_n, d_0), got {shape!r}")
+    d_out = v.positive_int("shape[0]", shape[0])
+    d_in = v.positive_int("shape[1]", shape[1])
+    rank = v.positive_int("rank", rank, minimum=0)
+    if rank > min(d_out, d_in):
+        raise ValueError(f"rank must be at most min(d_n, d_0) = {min(d_out, d_in)}, got {rank}")
+    return rank * (d_out + d_in - rank)
+
+
+def truncate(W, rank: int) -> np.ndarray:
+    """The best rank-``rank`` approximation of ``W`` (truncated SVD, Eckart-Young)."""
+    W = v.matrix("W", W)
+    rank = v.positive_int("rank", rank, minimum=0)
+    if rank > min(W.shape):
+        raise ValueError(f"rank must be at most min(W.shape) = {min(W.shape)}, got {rank}")
+    U, s, Vt = np.linalg.svd(W, full_matrices=False)
+    return (U[:, :rank] * s[:rank]) @ Vt[:rank]
+
+
+def compressed_rank(loss, W, tolerance: float) -> int:
+    """The smallest rank ``k`` such that the rank-``k`` truncation of ``W`` has loss at most
+    ``tolerance`` (the compressed model's training loss budget)."""
+    _sensing_loss(loss)
+    W = v.matrix("W", W, shape=loss.shape)
+    tolerance = v.real("tolerance", tolerance, low=0.0, strict_low=True)
+    for k in range(min(W.shape) + 1):
+        if loss.value(truncate(W, k)) <= tolerance:
+            return k
+    raise ValueError(
+        f"tolerance {tolerance:.3g} is below the loss of W itself ({loss.value(W):.3g}): "
+        "no truncation can reach it"
+    )
+
+
+__all__ = [
+    "completion_sweep",
+    "compressed_rank",
+    "plot_figure2",
+    "plot_figure3",
+    "relative_error",
+    "singular_value_runs",
+    "small_gaussian_layers",
+    "stable_entry_step",
+    "train_from_small_init",
+    "truncate",
+    "truncation_parameters",
+]
