@@ -3,7 +3,7 @@
 Notebooks write ``import linnet_lib as ll`` and use the names re-exported here.
 """
 
-from . import ch1, ch2, ch3, ch3_figures, ch4, mlp, optimizers, sensing, svd_dynamics, width
+from . import ch1, ch2, ch3, ch3_figures, ch4, mlp, optimizers, sensing, svd_dynamics, tensor, width
 from .checks import (
     CheckFailed,
     check,
@@ -64,6 +64,7 @@ __all__ = [
     "sensing",
     "svd_dynamics",
     "svd_with_rank",
+    "tensor",
     "unbalancedness",
     "unvec",
     "use_style",

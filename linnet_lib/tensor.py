@@ -1,0 +1,708 @@
+"""Tensor factorisation (lecture notes section 5): a CP model of an order-N tensor fitted to a subset of
+its entries by gradient descent, recording the norm of every component along the way.
+
+A CP (CANDECOMP/PARAFAC) factorisation with ``R`` components writes a tensor of shape ``(d_1, ..., d_N)``
+as ``W = sum_r a_r^(1) ⊗ ... ⊗ a_r^(N)``. Factor matrix ``n`` stacks the vectors of mode ``n`` as
+columns, ``A_n = [a_1^(n) ... a_R^(n)]`` of shape ``(d_n, R)``, and a model is the list
+``[A_1, ..., A_N]``. For ``N = 2`` this is the matrix factorisation ``W = A_1 A_2^T`` (a depth-2 linear
+network); for ``N >= 3`` it is the shallow arithmetic network of the notes' section 5 (see
+:func:`network_output`). The *norm of component r* is ``||a_r^(1) ⊗ ... ⊗ a_r^(N)||_F``, which equals
+the product of the factor norms ``||a_r^(1)|| ... ||a_r^(N)||`` (Razin, Maman & Cohen 2021 call it the
+component norm).
+
+Tensor completion observes ``m`` entries ``(i_k, y_k)`` and minimises
+``l(W) = 1/(2m) sum_k (W[i_k] - y_k)^2``. Everything is vectorised over the observations: a loss or
+gradient evaluation gathers ``N`` rows of ``R`` numbers per observation and contracts them with
+``np.einsum``, never looping over entries in Python.
+"""
+
+from __future__ import annotations
+
+import numbers
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from . import _validate as v
+from .svd_dynamics import reach_times
+from .training import IntegrationError
+
+_MODES = string.ascii_lowercase[
+    :25
+]  # einsum letters of the tensor modes; "z" is the component axis
+_MAX_ORDER = len(_MODES)
+
+
+# --------------------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------------------
+
+
+def _shape(name: str, value) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ValueError(
+            f"{name} must be a sequence of at least 2 positive integers, got {value!r}"
+        )
+    if not 2 <= len(value) <= _MAX_ORDER:
+        raise ValueError(
+            f"{name} must have between 2 and {_MAX_ORDER} entries (the tensor order), got {len(value)}"
+        )
+    return tuple(v.positive_int(f"{name}[{n}]", d) for n, d in enumerate(value))
+
+
+def _factors(name: str, value, shape: tuple[int, ...] | None = None) -> list[np.ndarray]:
+    """A list of at least 2 finite matrices with the same number of columns (components)."""
+    if isinstance(value, np.ndarray) or not isinstance(value, Sequence):
+        raise ValueError(
+            f"{name} must be a list of factor matrices [A_1, ..., A_N] of shapes (d_n, R), "
+            f"got {type(value).__name__}"
+        )
+    if not 2 <= len(value) <= _MAX_ORDER:
+        raise ValueError(
+            f"{name} must hold between 2 and {_MAX_ORDER} factor matrices, got {len(value)}"
+        )
+    mats = [v.matrix(f"{name}[{n}]", A) for n, A in enumerate(value)]
+    R = mats[0].shape[1]
+    for n, A in enumerate(mats):
+        if A.shape[1] != R:
+            raise ValueError(
+                f"{name}: every factor matrix needs the same number of columns (components); "
+                f"{name}[0] has {R}, {name}[{n}] has {A.shape[1]}"
+            )
+    if shape is not None:
+        got = tuple(A.shape[0] for A in mats)
+        if got != shape:
+            raise ValueError(f"{name} must have row counts {shape} (the tensor shape), got {got}")
+    return mats
+
+
+def _tensor(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a real array of shape {shape}") from exc
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must have finite entries (no NaN or inf)")
+    return arr
+
+
+def _any_tensor(name: str, value) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a real array of order >= 2") from exc
+    if arr.ndim < 2 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty array of order >= 2, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must have finite entries (no NaN or inf)")
+    return arr
+
+
+# --------------------------------------------------------------------------------------------------
+# the model
+# --------------------------------------------------------------------------------------------------
+
+
+def cp_tensor(factors) -> np.ndarray:
+    """The tensor ``sum_r a_r^(1) ⊗ ... ⊗ a_r^(N)`` of factor matrices ``[A_1, ..., A_N]``.
+
+    Parameters
+    ----------
+    factors : list of N arrays of shapes (d_n, R)
+
+    Returns
+    -------
+    array of shape (d_1, ..., d_N)
+    """
+    mats = _factors("factors", factors)
+    modes = _MODES[: len(mats)]
+    spec = ",".join(f"{m}z" for m in modes) + "->" + modes
+    return np.einsum(spec, *mats, optimize=True)
+
+
+def component_norms(factors) -> np.ndarray:
+    """``||a_r^(1) ⊗ ... ⊗ a_r^(N)||_F = prod_n ||a_r^(n)||`` for every component r, shape (R,)."""
+    mats = _factors("factors", factors)
+    return np.prod([np.linalg.norm(A, axis=0) for A in mats], axis=0)
+
+
+def balanced(factors) -> list[np.ndarray]:
+    """The same tensor with every component's factors rescaled to equal norms.
+
+    Component r keeps its direction in each mode and its norm ``rho_r = prod_n ||a_r^(n)||``; each of its
+    factors gets norm ``rho_r^(1/N)``. Components with a zero factor are set to zero in every mode.
+    """
+    mats = _factors("factors", factors)
+    norms = np.array([np.linalg.norm(A, axis=0) for A in mats])  # (N, R)
+    target = np.prod(norms, axis=0) ** (1.0 / len(mats))
+    out = []
+    for A, nrm in zip(mats, norms, strict=True):
+        scale = np.divide(target, nrm, out=np.zeros_like(nrm), where=nrm > 0)
+        out.append(A * scale)
+    return out
+
+
+def random_factors(shape, components: int, scale: float, rng=None) -> list[np.ndarray]:
+    """Factor matrices with independent ``N(0, scale^2)`` entries (the "init std" of Razin et al.).
+
+    Parameters
+    ----------
+    shape : sequence of N >= 2 positive integers (d_1, ..., d_N)
+    components : int
+        R, the number of components.
+    scale : float
+        Standard deviation of every entry (> 0).
+    rng : numpy.random.Generator, int seed or None
+    """
+    dims = _shape("shape", shape)
+    R = v.positive_int("components", components)
+    scale = v.real("scale", scale, low=0.0, strict_low=True)
+    gen = v.rng(rng)
+    return [scale * gen.standard_normal((d, R)) for d in dims]
+
+
+def low_rank_tensor(
+    shape, rank: int, rng=None, frobenius: float | None = None, weights=None
+) -> np.ndarray:
+    """A random tensor of CP rank at most ``rank``, rescaled to Frobenius norm ``frobenius`` (default
+    ``sqrt(d_1 ... d_N)``, so that entries have root-mean-square 1, the convention of
+    :func:`linnet_lib.sensing.low_rank_target`).
+
+    Without ``weights`` the ``rank`` components have independent standard Gaussian factors, so their
+    norms are random. With ``weights`` (``rank`` positive numbers), component r is
+    ``w_r u_r^(1) ⊗ ... ⊗ u_r^(N)`` with each ``u_r^(n)`` a uniformly random unit vector, so the
+    components' norms before the final rescaling are the weights. For ``rank`` no larger than the
+    dimensions, the rank is exactly ``rank`` with probability one.
+    """
+    dims = _shape("shape", shape)
+    rank = v.positive_int("rank", rank)
+    if rank > min(dims):
+        raise ValueError(f"rank must be at most min(shape) = {min(dims)}, got {rank}")
+    if weights is not None:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (rank,) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+            raise ValueError(f"weights must be {rank} positive finite numbers, got {weights!r}")
+    gen = v.rng(rng)
+    mats = [gen.standard_normal((d, rank)) for d in dims]
+    if weights is not None:
+        mats = [A / np.linalg.norm(A, axis=0) for A in mats]
+        mats[0] = mats[0] * w
+    T = cp_tensor(mats)
+    norm = (
+        np.sqrt(float(np.prod(dims)))
+        if frobenius is None
+        else v.real("frobenius", frobenius, low=0.0, strict_low=True)
+    )
+    return T * norm / np.linalg.norm(T)
+
+
+def network_output(factors, inputs) -> np.ndarray:
+    """The shallow arithmetic network that the CP factorisation defines, on a batch of inputs.
+
+    An input is a tuple of N vectors ``x^(n)`` of length ``d_n``; hidden unit r computes the N linear
+    maps ``<a_r^(n), x^(n)>`` and multiplies them (product pooling), and the output sums the R units:
+    ``f(x) = sum_r prod_n <a_r^(n), x^(n)> = <W, x^(1) ⊗ ... ⊗ x^(N)>``.
+
+    Parameters
+    ----------
+    factors : list of N arrays of shapes (d_n, R)
+    inputs : list of N arrays of shapes (m, d_n)
+        ``inputs[n][k]`` is the n-th vector of input k.
+
+    Returns
+    -------
+    array of shape (m,)
+    """
+    mats = _factors("factors", factors)
+    if (
+        isinstance(inputs, np.ndarray)
+        or not isinstance(inputs, Sequence)
+        or len(inputs) != len(mats)
+    ):
+        raise ValueError(f"inputs must be a list of {len(mats)} arrays of shapes (m, d_n)")
+    xs = [
+        v.matrix(f"inputs[{n}]", x, shape=(None, A.shape[0]))
+        for n, (x, A) in enumerate(zip(inputs, mats, strict=True))
+    ]
+    m = xs[0].shape[0]
+    for n, x in enumerate(xs):
+        if x.shape[0] != m:
+            raise ValueError(f"inputs[{n}] must have {m} rows like inputs[0], got {x.shape[0]}")
+    hidden = np.prod([np.einsum("ki,iz->kz", x, A) for x, A in zip(xs, mats, strict=True)], axis=0)
+    return hidden.sum(axis=1)
+
+
+# --------------------------------------------------------------------------------------------------
+# tensor completion
+# --------------------------------------------------------------------------------------------------
+
+
+class TensorCompletionLoss:
+    """Tensor completion: ``l(W) = 1/(2m) sum_k (W[i_k] - y_k)^2`` over m observed entries.
+
+    The loss is defined both on a full tensor ``W`` (:meth:`value`, :meth:`grad`) and on CP factors
+    (:meth:`factor_value`, :meth:`factor_grads`), where it is evaluated from the observed entries alone.
+
+    Parameters
+    ----------
+    shape : sequence of N >= 2 positive integers
+    indices : integer array of shape (m, N)
+        Row k is the multi-index ``i_k`` of an observed entry; the m entries are distinct.
+    values : array of shape (m,)
+        The observed values ``y_k``.
+    """
+
+    def __init__(self, shape, indices, values):
+        self.shape = _shape("shape", shape)
+        N = len(self.shape)
+        idx = np.asarray(indices)
+        if idx.ndim != 2 or idx.shape[1] != N or idx.shape[0] == 0:
+            raise ValueError(
+                f"indices must be a non-empty integer array of shape (m, {N}), got shape {idx.shape}"
+            )
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"indices must be an integer array, got dtype {idx.dtype}")
+        if np.any(idx < 0) or np.any(idx >= np.array(self.shape)):
+            raise ValueError(f"indices must index entries of a tensor of shape {self.shape}")
+        flat = np.ravel_multi_index(tuple(idx.T), self.shape)
+        if np.unique(flat).size != flat.size:
+            raise ValueError("indices must name distinct entries")
+        y = np.asarray(values, dtype=float)
+        if y.shape != (idx.shape[0],) or not np.all(np.isfinite(y)):
+            raise ValueError(
+                f"values must be a finite vector of length m = {idx.shape[0]}, got shape {y.shape}"
+            )
+        self.indices = idx.astype(np.intp)
+        self.values = y
+        self.count = y.size
+        self._flat = flat
+        # one-hot row selectors: (m, d_n) for each mode, so that gradients are einsum contractions
+        self._onehot = [
+            (self.indices[:, n][:, None] == np.arange(d)).astype(float)
+            for n, d in enumerate(self.shape)
+        ]
+
+    @classmethod
+    def observe(cls, target, count: int, rng=None) -> TensorCompletionLoss:
+        """Observe ``count`` entries of ``target`` chosen uniformly without replacement."""
+        T = _any_tensor("target", target)
+        count = v.positive_int("count", count)
+        if count > T.size:
+            raise ValueError(f"count must be at most the number of entries {T.size}, got {count}")
+        gen = v.rng(rng)
+        flat = gen.choice(T.size, size=count, replace=False)
+        idx = np.stack(np.unravel_index(flat, T.shape), axis=1)
+        return cls(T.shape, idx, T.reshape(-1)[flat])
+
+    def mask(self) -> np.ndarray:
+        """Boolean tensor, True at the observed entries."""
+        M = np.zeros(self.shape, dtype=bool)
+        M.reshape(-1)[self._flat] = True
+        return M
+
+    # ---- on full tensors ------------------------------------------------------------------------
+    def value(self, W) -> float:
+        """The loss at a full tensor ``W``."""
+        W = _tensor("W", W, self.shape)
+        r = W.reshape(-1)[self._flat] - self.values
+        return float(0.5 * np.dot(r, r) / self.count)
+
+    def grad(self, W) -> np.ndarray:
+        """The gradient at a full tensor ``W``: residual / m at observed entries, zero elsewhere."""
+        W = _tensor("W", W, self.shape)
+        G = np.zeros(W.size)
+        G[self._flat] = (W.reshape(-1)[self._flat] - self.values) / self.count
+        return G.reshape(self.shape)
+
+    # ---- on CP factors --------------------------------------------------------------------------
+    def _rows(self, mats) -> list[np.ndarray]:
+        return [A[self.indices[:, n]] for n, A in enumerate(mats)]  # N arrays (m, R)
+
+    def _check_factors(self, factors) -> list[np.ndarray]:
+        return _factors("factors", factors, shape=self.shape)
+
+    def residuals(self, factors) -> np.ndarray:
+        """``W[i_k] - y_k`` for every observation, with ``W`` the CP tensor of ``factors``."""
+        rows = self._rows(self._check_factors(factors))
+        return np.prod(rows, axis=0).sum(axis=1) - self.values
+
+    def factor_value(self, factors) -> float:
+        """The loss at the CP tensor of ``factors``."""
+        r = self.residuals(factors)
+        return float(0.5 * np.dot(r, r) / self.count)
+
+    def factor_grads(self, factors) -> list[np.ndarray]:
+        """Gradients of ``factor_value`` with respect to each factor matrix (shapes (d_n, R)).
+
+        By the chain rule, the gradient for ``A_n`` is the full-tensor gradient contracted with the
+        other factors on their modes; only observed entries contribute, so with
+        ``P_k = prod_{n' != n} A_{n'}[i_{k n'}, :]`` it is ``(1/m) sum_k r_k e_{i_{kn}} P_k``.
+        """
+        mats = self._check_factors(factors)
+        return self._grads(mats)[1]
+
+    def _grads(self, mats) -> tuple[np.ndarray, list[np.ndarray]]:
+        rows = self._rows(mats)
+        N = len(rows)
+        # products of all rows but one, by prefix and suffix products (no division by zero)
+        prefix = [np.ones_like(rows[0])]
+        for n in range(N - 1):
+            prefix.append(prefix[-1] * rows[n])
+        suffix = [np.ones_like(rows[0])]
+        for n in range(N - 1, 0, -1):
+            suffix.append(suffix[-1] * rows[n])
+        suffix = suffix[::-1]
+        full = prefix[-1] * rows[-1]
+        r = full.sum(axis=1) - self.values
+        weighted = (r / self.count)[:, None]
+        grads = [
+            np.einsum("kd,kz->dz", self._onehot[n], weighted * prefix[n] * suffix[n])
+            for n in range(N)
+        ]
+        return r, grads
+
+    def component_push(self, factors) -> np.ndarray:
+        """``<-grad l(W), W_r / ||W_r||>`` for every component r (NaN for a zero component): how much
+        the loss wants component r to grow along its own direction."""
+        mats = self._check_factors(factors)
+        rows = self._rows(mats)
+        full = np.prod(rows, axis=0)
+        r = full.sum(axis=1) - self.values
+        inner = -np.einsum("k,kz->z", r, full) / self.count  # <-grad l(W), W_r>
+        norms = component_norms(mats)
+        return np.divide(inner, norms, out=np.full_like(inner, np.nan), where=norms > 0)
+
+
+def relative_error(W, target, mask=None) -> float:
+    """``||W - target|| / ||target||`` over the entries where ``mask`` is True (all entries if None)."""
+    T = _any_tensor("target", target)
+    W = _tensor("W", W, T.shape)
+    if mask is None:
+        sel = np.ones(T.shape, dtype=bool)
+    else:
+        sel = np.asarray(mask)
+        if sel.shape != T.shape or sel.dtype != bool:
+            raise ValueError(f"mask must be a boolean array of shape {T.shape}")
+    denom = np.linalg.norm(T[sel])
+    if denom == 0:
+        raise ValueError("target must be non-zero on the selected entries")
+    return float(np.linalg.norm((W - T)[sel]) / denom)
+
+
+# --------------------------------------------------------------------------------------------------
+# training
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TensorRun:
+    """A gradient descent run of a CP model, recorded every few steps.
+
+    Attributes
+    ----------
+    steps : (T,) int array
+        Step indices of the records (0 is the initialisation; the last is the final step).
+    component_norms : (T, R) array
+        ``prod_n ||a_r^(n)||`` for every component at every record.
+    loss : (T,) array
+        Training loss (observed entries).
+    error : (T,) array or None
+        Relative reconstruction error on all entries (if a target was given).
+    unobserved_error : (T,) array or None
+        Relative error on the unobserved entries (if a target was given).
+    factors : list of (d_n, R) arrays
+        The factors after the last step.
+    diverged : bool
+        True if the loss became non-finite; recording stopped just before.
+    """
+
+    steps: np.ndarray
+    component_norms: np.ndarray
+    loss: np.ndarray
+    error: np.ndarray | None
+    unobserved_error: np.ndarray | None
+    factors: list[np.ndarray]
+    diverged: bool = False
+
+
+def gradient_descent(
+    loss: TensorCompletionLoss,
+    factors,
+    lr: float,
+    steps: int,
+    *,
+    record_every: int = 10,
+    target=None,
+) -> TensorRun:
+    """Plain gradient descent ``A_n <- A_n - lr * dl/dA_n`` (all modes at once) for ``steps`` steps.
+
+    Parameters
+    ----------
+    loss : TensorCompletionLoss
+    factors : list of N arrays of shapes (d_n, R)
+        The initialisation (not modified).
+    lr : float
+        Step size (> 0).
+    steps : int
+        Number of steps (>= 1).
+    record_every : int
+        Record every this many steps (and always the initial and final steps).
+    target : array of the loss's shape, optional
+        Ground truth, to record the relative reconstruction errors.
+    """
+    if not isinstance(loss, TensorCompletionLoss):
+        raise ValueError(f"loss must be a TensorCompletionLoss, got {type(loss).__name__}")
+    mats = [A.copy() for A in loss._check_factors(factors)]
+    lr = v.real("lr", lr, low=0.0, strict_low=True)
+    steps = v.positive_int("steps", steps)
+    record_every = v.positive_int("record_every", record_every)
+    T = None if target is None else _tensor("target", target, loss.shape)
+    unobserved = None if T is None else ~loss.mask()
+    if unobserved is not None and not unobserved.any():
+        unobserved = None
+
+    rec_steps, rec_norms, rec_loss, rec_err, rec_unobs = [], [], [], [], []
+
+    def record(k: int, r: np.ndarray) -> None:
+        rec_steps.append(k)
+        rec_norms.append(component_norms(mats))
+        rec_loss.append(0.5 * np.dot(r, r) / loss.count)
+        if T is not None:
+            W = cp_tensor(mats)
+            rec_err.append(relative_error(W, T))
+            rec_unobs.append(np.nan if unobserved is None else relative_error(W, T, unobserved))
+
+    diverged = False
+    for k in range(steps + 1):
+        r, grads = loss._grads(mats)
+        if not np.all(np.isfinite(r)):
+            diverged = True
+            break
+        if k % record_every == 0 or k == steps:
+            record(k, r)
+        if k == steps:
+            break
+        for A, G in zip(mats, grads, strict=True):
+            A -= lr * G
+    return TensorRun(
+        steps=np.array(rec_steps, dtype=int),
+        component_norms=np.array(rec_norms),
+        loss=np.array(rec_loss),
+        error=None if T is None else np.array(rec_err),
+        unobserved_error=None if T is None else np.array(rec_unobs),
+        factors=mats,
+        diverged=diverged,
+    )
+
+
+def gradient_flow(
+    loss: TensorCompletionLoss, factors, t_eval, *, rtol: float = 1e-10, atol: float = 1e-12
+) -> list[np.ndarray]:
+    """Gradient flow ``dA_n/dt = -dl/dA_n`` solved by ``scipy.integrate.solve_ivp`` (DOP853).
+
+    Parameters
+    ----------
+    loss : TensorCompletionLoss
+    factors : list of N arrays of shapes (d_n, R)
+        The state at time ``t_eval[0]``.
+    t_eval : increasing 1-D array of times (at least 2)
+    rtol, atol : solver tolerances
+
+    Returns
+    -------
+    list of N arrays of shapes (T, d_n, R): the factors at every time of ``t_eval``.
+    """
+    if not isinstance(loss, TensorCompletionLoss):
+        raise ValueError(f"loss must be a TensorCompletionLoss, got {type(loss).__name__}")
+    mats = loss._check_factors(factors)
+    t = np.asarray(t_eval, dtype=float)
+    if t.ndim != 1 or t.size < 2 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+        raise ValueError(
+            "t_eval must be a strictly increasing 1-D array of at least 2 finite times"
+        )
+    rtol = v.real("rtol", rtol, low=0.0, strict_low=True)
+    atol = v.real("atol", atol, low=0.0, strict_low=True)
+    shapes = [A.shape for A in mats]
+    sizes = np.cumsum([0] + [A.size for A in mats])
+
+    def unpack(y):
+        return [y[sizes[n] : sizes[n + 1]].reshape(s) for n, s in enumerate(shapes)]
+
+    def rhs(_t, y):
+        return -np.concatenate([G.ravel() for G in loss._grads(unpack(y))[1]])
+
+    y0 = np.concatenate([A.ravel() for A in mats])
+    sol = solve_ivp(rhs, (t[0], t[-1]), y0, t_eval=t, method="DOP853", rtol=rtol, atol=atol)
+    if not sol.success or sol.y.shape[1] != t.size:
+        raise IntegrationError(f"gradient flow did not reach t = {t[-1]}: {sol.message}")
+    Y = sol.y.T
+    return [Y[:, sizes[n] : sizes[n + 1]].reshape(t.size, *s) for n, s in enumerate(shapes)]
+
+
+# --------------------------------------------------------------------------------------------------
+# reading a run
+# --------------------------------------------------------------------------------------------------
+
+
+def component_rate(norms, push, order: int) -> np.ndarray:
+    """``N * rho^(2 - 2/N) * push``: the speed of a component norm ``rho`` under gradient flow from a
+    balanced start (Razin, Maman & Cohen 2021), elementwise; ``order`` is N."""
+    N = v.positive_int("order", order)
+    rho = np.asarray(norms, dtype=float)
+    p = np.asarray(push, dtype=float)
+    if rho.shape != p.shape:
+        raise ValueError(f"norms and push must have the same shape, got {rho.shape} and {p.shape}")
+    if np.any(rho < 0):
+        raise ValueError("norms must be non-negative")
+    return N * rho ** (2.0 - 2.0 / N) * p
+
+
+def count_above(norms, threshold: float) -> np.ndarray | int:
+    """How many components have norm above ``threshold``: an int for norms of shape (R,), an int
+    array of shape (T,) for norms of shape (T, R)."""
+    a = np.asarray(norms, dtype=float)
+    if a.ndim not in (1, 2) or a.size == 0 or not np.all(np.isfinite(a)):
+        raise ValueError(
+            f"norms must be a finite array of shape (R,) or (T, R), got shape {a.shape}"
+        )
+    threshold = v.real("threshold", threshold, low=0.0)
+    counts = np.sum(a > threshold, axis=-1)
+    return int(counts) if a.ndim == 1 else counts.astype(int)
+
+
+def crossing_steps(steps, norms, top: int, fraction: float = 0.5) -> np.ndarray:
+    """For the ``top`` components of largest final norm (largest first), the first step at which each
+    reaches ``fraction`` of its final norm (linear interpolation between records)."""
+    s = np.asarray(steps, dtype=float)
+    a = np.asarray(norms, dtype=float)
+    if a.ndim != 2 or a.shape[0] < 2:
+        raise ValueError(f"norms must be an array of shape (T, R) with T >= 2, got shape {a.shape}")
+    if s.shape != (a.shape[0],):
+        raise ValueError(f"steps must be a 1-D array of length {a.shape[0]}, got shape {s.shape}")
+    top = v.positive_int("top", top)
+    if top > a.shape[1]:
+        raise ValueError(f"top must be at most the number of components {a.shape[1]}, got {top}")
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, numbers.Real)
+        or not 0 < fraction <= 1
+    ):
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    order = np.argsort(a[-1])[::-1][:top]
+    return reach_times(s, a[:, order], fraction)
+
+
+def staircase_margin(steps, norms, top: int) -> float:
+    """How clearly the ``top`` largest components (by final norm) are learned one at a time.
+
+    Call the rise of a component the stretch between the first steps at which it reaches 10% and
+    90% of its final norm. Order the components by the step at which they reach 50%, and return the
+    smallest gap ``t_10(next) - t_90(previous)`` between consecutive rises. Positive: the rises are
+    disjoint, each component was 90% complete before the next reached 10% of its final size; zero or
+    negative: they overlapped (in particular when components start above 10% of their final norm).
+    NaN if a crossing is missing.
+    """
+    top = v.positive_int("top", top, minimum=2)
+    t10 = crossing_steps(steps, norms, top, 0.1)
+    t50 = crossing_steps(steps, norms, top, 0.5)
+    t90 = crossing_steps(steps, norms, top, 0.9)
+    order = np.argsort(t50)
+    return float(np.min(t10[order][1:] - t90[order][:-1]))
+
+
+def completion_experiment(
+    shape,
+    weights,
+    count: int,
+    *,
+    components: int = 10,
+    scale: float = 0.01,
+    lr: float = 2.0,
+    steps: int = 12000,
+    record_every: int = 20,
+    seed: int = 0,
+) -> tuple[TensorRun, np.ndarray, TensorCompletionLoss]:
+    """Complete a random low-rank tensor with a CP model trained by gradient descent.
+
+    The target is :func:`low_rank_tensor` with the given component ``weights`` (its rank is their
+    number), ``count`` entries are observed uniformly at random, and the CP model with ``components``
+    components starts from :func:`random_factors` with standard deviation ``scale``. Target,
+    observations and initial directions come from three independent streams spawned from ``seed``, so
+    changing ``scale`` rescales the same initial factors and changing ``count`` keeps the same target
+    and initial factors.
+
+    Returns
+    -------
+    run, target, loss
+    """
+    seed = v.positive_int("seed", seed, minimum=0)
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 1 or w.size == 0:
+        raise ValueError(
+            f"weights must be a non-empty 1-D sequence of positive numbers, got {weights!r}"
+        )
+    gens = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
+    target = low_rank_tensor(shape, w.size, rng=gens[0], weights=w)
+    loss = TensorCompletionLoss.observe(target, count, rng=gens[1])
+    init = random_factors(shape, components, scale, rng=gens[2])
+    run = gradient_descent(loss, init, lr, steps, record_every=record_every, target=target)
+    return run, target, loss
+
+
+def plot_component_norms(ax, run: TensorRun, *, threshold: float | None = None, title: str = ""):
+    """Every component norm of ``run`` against the step, largest final norm first (coloured lines for
+    the components that end above ``threshold``, thin grey lines for the rest)."""
+    if not isinstance(run, TensorRun):
+        raise ValueError(f"run must be a TensorRun, got {type(run).__name__}")
+    norms = run.component_norms
+    order = np.argsort(norms[-1])[::-1]
+    cut = -np.inf if threshold is None else v.real("threshold", threshold, low=0.0)
+    grey_label = "other components"
+    for rank, r in enumerate(order):
+        if norms[-1, r] > cut:
+            ax.plot(run.steps, norms[:, r], lw=1.8, label=f"component {rank + 1}")
+        else:
+            ax.plot(run.steps, norms[:, r], color="0.6", lw=0.8, label=grey_label)
+            grey_label = None
+    if threshold is not None:
+        ax.axhline(threshold, color="0.3", ls=":", lw=0.8, label="10% of the largest")
+    ax.set_xlabel("gradient descent step")
+    ax.set_ylabel(r"component norm $\prod_n \|a_r^{(n)}\|$")
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="center right", fontsize=8)
+
+
+def plot_count_and_error(ax, run: TensorRun, threshold: float, *, label: str = ""):
+    """The number of components above ``threshold`` (steps, left axis) and the relative error on the
+    unobserved entries (right axis, log scale) against the gradient descent step."""
+    if not isinstance(run, TensorRun):
+        raise ValueError(f"run must be a TensorRun, got {type(run).__name__}")
+    if run.unobserved_error is None:
+        raise ValueError("run must have been recorded with a target (unobserved_error is None)")
+    counts = count_above(run.component_norms, threshold)
+    suffix = f" ({label})" if label else ""
+    ax.step(
+        run.steps, counts, where="post", color="C0", label="components above threshold" + suffix
+    )
+    ax.set_xlabel("gradient descent step")
+    ax.set_ylabel("components above threshold")
+    ax.set_ylim(0, run.component_norms.shape[1] + 0.5)
+    twin = ax.twinx()
+    twin.semilogy(
+        run.steps,
+        run.unobserved_error,
+        color="C3",
+        ls="--",
+        label="error on unobserved entries" + suffix,
+    )
+    twin.set_ylabel("relative error, unobserved entries")
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="center right", fontsize=8)
+    return twin
