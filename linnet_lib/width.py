@@ -297,6 +297,30 @@ def mean_interval(samples, level: float = 0.999) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def quantile_log_se(
+    samples, level: float, rng=None, *, resamples: int = 400
+) -> tuple[float, float]:
+    """``(q, se)``: the empirical ``level`` quantile ``q`` of positive samples and a bootstrap
+    standard error of ``log q`` (``resamples`` resamples with replacement, drawn from ``rng``).
+
+    The log scale makes the standard errors of a ratio of two independent quantiles add in
+    quadrature: ``se(log(q_a / q_b))^2 = se_a^2 + se_b^2``.
+    """
+    x = _numbers("samples", samples).ravel()
+    if x.size < 2:
+        raise ValueError(f"samples must hold at least 2 numbers, got {x.size}")
+    if not np.all(np.isfinite(x)) or np.any(x <= 0):
+        raise ValueError("samples must be finite and positive")
+    level = v.real("level", level, low=0.0, strict_low=True)
+    if level >= 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    resamples = v.positive_int("resamples", resamples, minimum=2)
+    gen = v.rng(rng)
+    boot = gen.choice(x, size=(resamples, x.size), replace=True)
+    logs = np.log(np.quantile(boot, level, axis=1))
+    return float(np.quantile(x, level)), float(logs.std(ddof=1))
+
+
 def expected_log_gain(width: int, depth: int, d_out: int) -> float:
     """``E log(||c W_{L:1}(0) x||^2 / ||x||^2)`` for Du & Hu's initialisation, any ``x != 0``.
 

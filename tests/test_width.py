@@ -247,6 +247,33 @@ def test_mean_interval_validates(samples, level, name):
         W.mean_interval(samples, level)
 
 
+def test_quantile_log_se_matches_the_asymptotic_formula():
+    # exponential(1): q_0.9 = log 10, density there 0.1, so se(q) = sqrt(0.09 / N) / 0.1 and
+    # se(log q) = se(q) / q
+    samples = np.random.default_rng(5).exponential(size=4000)
+    q, se = W.quantile_log_se(samples, 0.9, rng=6)
+    assert q == pytest.approx(np.quantile(samples, 0.9))
+    assert q == pytest.approx(math.log(10), rel=0.05)
+    predicted = math.sqrt(0.09 / 4000) / 0.1 / math.log(10)
+    assert se == pytest.approx(predicted, rel=0.2)
+    assert W.quantile_log_se(samples, 0.9, rng=6) == (q, se)
+
+
+@pytest.mark.parametrize(
+    "samples, level, kwargs, name",
+    [
+        ([1.0], 0.9, {}, "samples"),
+        ([1.0, 0.0], 0.9, {}, "samples"),
+        ([1.0, np.inf], 0.9, {}, "samples"),
+        ([1.0, 2.0], 1.0, {}, "level"),
+        ([1.0, 2.0], 0.9, {"resamples": 1}, "resamples"),
+    ],
+)
+def test_quantile_log_se_validates(samples, level, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        W.quantile_log_se(samples, level, rng=0, **kwargs)
+
+
 def test_expected_log_gain_matches_monte_carlo():
     x = np.array([1.0, 0.0, 0.0])
     draws = W.gaussian_products(x, [3, 4, 4, 2], 6000, 11)
