@@ -3,7 +3,20 @@
 Notebooks write ``import linnet_lib as ll`` and use the names re-exported here.
 """
 
-from . import ch1, ch2, ch3, ch3_figures, ch4, mlp, optimizers, sensing, svd_dynamics, tensor, width
+from . import (
+    ch1,
+    ch2,
+    ch3,
+    ch3_figures,
+    ch4,
+    mlp,
+    norms,
+    optimizers,
+    sensing,
+    svd_dynamics,
+    tensor,
+    width,
+)
 from .checks import (
     CheckFailed,
     check,
@@ -54,6 +67,7 @@ __all__ = [
     "gram_power",
     "layer_gradients",
     "mlp",
+    "norms",
     "optimizers",
     "partial_products",
     "preconditioner",
