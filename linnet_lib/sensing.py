@@ -133,6 +133,25 @@ def gaussian_sensing(target, count: int, rng=None, scale: float | None = None) -
     return SensingLoss(A, np.einsum("kij,ij->k", A, T))
 
 
+def regression_as_sensing(X, Y) -> SensingLoss:
+    """Linear regression ``W x_j = y_j`` written as matrix sensing (section 4.1 of the notes): one
+    measurement matrix ``e_i x_j^T`` with value ``Y[i, j]`` per output ``i`` and sample ``j``.
+
+    With ``m`` samples and ``d_n`` outputs this gives ``m d_n`` measurements, so the sensing loss of
+    equation (9) is the regression loss ``1/(2m) ||W X - Y||_F^2`` divided by ``d_n``.
+    """
+    X = v.matrix("X", X)
+    Y = v.matrix("Y", Y)
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"X and Y must have the same number of columns (samples), got {X.shape[1]} and {Y.shape[1]}"
+        )
+    d_out, m = Y.shape
+    eye = np.eye(d_out)
+    A = np.einsum("ia,jb->jiab", eye, X.T).reshape(m * d_out, d_out, X.shape[0])
+    return SensingLoss(A, Y.T.reshape(-1))
+
+
 def low_rank_target(
     shape: tuple[int, int], rank: int, rng=None, frobenius: float | None = None
 ) -> np.ndarray:

@@ -151,3 +151,18 @@ def test_nuclear_norm_minimizer_rejects_bad_solver_and_tolerance():
 def test_effective_rank():
     assert sensing.effective_rank(np.diag([1.0, 1.0, 0.0])) == pytest.approx(2.0)
     assert sensing.effective_rank(np.zeros((2, 2))) == 0.0
+
+
+def test_regression_as_sensing_matches_square_loss():
+    rng = np.random.default_rng(5)
+    X, Y, W = rng.standard_normal((4, 7)), rng.standard_normal((3, 7)), rng.standard_normal((3, 4))
+    sensing_loss = sensing.regression_as_sensing(X, Y)
+    regression = ll.SquareLoss(X, Y, normalization="mean")
+    assert sensing_loss.count == 21
+    assert 3 * sensing_loss.value(W) == pytest.approx(regression.value(W), rel=1e-12)
+    np.testing.assert_allclose(3 * sensing_loss.grad(W), regression.grad(W), rtol=1e-12, atol=1e-14)
+
+
+def test_regression_as_sensing_rejects_mismatched_samples():
+    with pytest.raises(ValueError, match="columns"):
+        sensing.regression_as_sensing(np.ones((2, 3)), np.ones((1, 4)))
