@@ -672,7 +672,7 @@ def plot_component_norms(ax, run: TensorRun, *, threshold: float | None = None, 
     if threshold is not None:
         ax.axhline(threshold, color="0.3", ls=":", lw=0.8, label="10% of the largest")
     ax.set_xlabel("gradient descent step")
-    ax.set_ylabel(r"component norm $\prod_n \|a_r^{(n)}\|$")
+    ax.set_ylabel(r"component norm $\rho_r$")
     if title:
         ax.set_title(title)
     ax.legend(loc="center right", fontsize=8)
