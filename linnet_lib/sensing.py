@@ -175,6 +175,26 @@ def low_rank_target(
     return T * norm / np.linalg.norm(T)
 
 
+def spectrum_target(shape: tuple[int, int], singular_values, rng=None) -> np.ndarray:
+    """A random matrix ``U diag(s) V^T`` with Haar-random orthonormal ``U``, ``V`` and the given
+    singular values ``s`` (non-negative, at most ``min(shape)`` of them; rank = number of non-zeros)."""
+    if len(shape) != 2:
+        raise ValueError(f"shape must be a pair (d_n, d_0), got {shape!r}")
+    d_out = v.positive_int("shape[0]", shape[0])
+    d_in = v.positive_int("shape[1]", shape[1])
+    s = np.asarray(singular_values, dtype=float)
+    if s.ndim != 1 or s.size == 0 or s.size > min(d_out, d_in) or not np.all(np.isfinite(s)):
+        raise ValueError(
+            f"singular_values must be a non-empty vector of at most {min(d_out, d_in)} finite values"
+        )
+    if np.any(s < 0):
+        raise ValueError("singular_values must be non-negative")
+    gen = v.rng(rng)
+    U, _ = np.linalg.qr(gen.standard_normal((d_out, s.size)))
+    V, _ = np.linalg.qr(gen.standard_normal((d_in, s.size)))
+    return (U * s) @ V.T
+
+
 def nuclear_norm_minimizer(loss, solver: str = "SCS", tolerance: float = 1e-9) -> np.ndarray:
     """Solve program (10) of the notes with cvxpy: minimise ``||W||_*`` subject to fitting every
     measurement exactly (``<W, A_i> = b_i``, or ``W[row_i, col_i] = b_i`` for completion).

@@ -166,3 +166,13 @@ def test_regression_as_sensing_matches_square_loss():
 def test_regression_as_sensing_rejects_mismatched_samples():
     with pytest.raises(ValueError, match="columns"):
         sensing.regression_as_sensing(np.ones((2, 3)), np.ones((1, 4)))
+
+
+def test_spectrum_target_has_the_given_singular_values():
+    T = sensing.spectrum_target((7, 5), [3.0, 2.0, 0.5], rng=0)
+    np.testing.assert_allclose(np.linalg.svd(T, compute_uv=False)[:3], [3.0, 2.0, 0.5], rtol=1e-12)
+    assert np.linalg.matrix_rank(T) == 3
+    with pytest.raises(ValueError, match="singular_values"):
+        sensing.spectrum_target((2, 2), [1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        sensing.spectrum_target((2, 2), [1.0, -1.0])
