@@ -242,6 +242,44 @@ def truncation_parameters(shape, rank: int) -> int:
     return rank * (d_out + d_in - rank)
 
 
+def factorization_jacobian_rank(shape, rank: int, rng=None) -> int:
+    """Numerical rank of the Jacobian of ``(U, V) -> U V^T`` at random ``U`` (``d x rank``) and
+    ``V`` (``d' x rank``): the dimension of the set of rank-``rank`` matrices near a generic point,
+    i.e. the number of parameters such a matrix really needs (footnote 11 of the notes)."""
+    if len(shape) != 2:
+        raise ValueError(f"shape must be a pair (d_n, d_0), got {shape!r}")
+    d_out = v.positive_int("shape[0]", shape[0])
+    d_in = v.positive_int("shape[1]", shape[1])
+    rank = v.positive_int("rank", rank)
+    if rank > min(d_out, d_in):
+        raise ValueError(f"rank must be at most min(d_n, d_0) = {min(d_out, d_in)}, got {rank}")
+    gen = v.rng(rng)
+    U = gen.standard_normal((d_out, rank))
+    V = gen.standard_normal((d_in, rank))
+    # rows: derivative of U V^T (flattened row-major) along each entry of U, then of V
+    dU = np.einsum("ip,ja->iapj", np.eye(d_out), V).reshape(d_out * rank, d_out * d_in)
+    dV = np.einsum("jq,ia->jaiq", np.eye(d_in), U).reshape(d_in * rank, d_out * d_in)
+    jac = np.concatenate([dU, dV]).T
+    return int(np.linalg.matrix_rank(jac))
+
+
+def truncation_curve(loss, W, target, ranks: Sequence[int]) -> dict[str, np.ndarray]:
+    """For each rank ``k`` in ``ranks``: the loss and the relative error (to ``target``) of the
+    rank-``k`` truncation of ``W``, and its parameter count ``k (d + d' - k)``."""
+    _sensing_loss(loss)
+    W = v.matrix("W", W, shape=loss.shape)
+    ks = [v.positive_int(f"ranks[{i}]", k, minimum=0) for i, k in enumerate(ranks)]
+    if not ks:
+        raise ValueError("ranks must be non-empty")
+    truncations = [truncate(W, k) for k in ks]
+    return {
+        "ranks": np.array(ks),
+        "loss": np.array([loss.value(Wk) for Wk in truncations]),
+        "error": np.array([relative_error(Wk, target) for Wk in truncations]),
+        "parameters": np.array([truncation_parameters(W.shape, k) for k in ks]),
+    }
+
+
 def truncate(W, rank: int) -> np.ndarray:
     """The best rank-``rank`` approximation of ``W`` (truncated SVD, Eckart-Young)."""
     W = v.matrix("W", W)
@@ -270,6 +308,7 @@ def compressed_rank(loss, W, tolerance: float) -> int:
 __all__ = [
     "completion_sweep",
     "compressed_rank",
+    "factorization_jacobian_rank",
     "plot_figure2",
     "plot_figure3",
     "relative_error",
@@ -278,5 +317,6 @@ __all__ = [
     "stable_entry_step",
     "train_from_small_init",
     "truncate",
+    "truncation_curve",
     "truncation_parameters",
 ]

@@ -133,3 +133,26 @@ def test_compressed_rank():
     assert ch4.compressed_rank(loss, noisy, 1e-4) == 2
     with pytest.raises(ValueError, match="tolerance"):
         ch4.compressed_rank(loss, noisy, 1e-12)
+
+
+@pytest.mark.parametrize("shape, rank", [((5, 4), 1), ((5, 4), 2), ((6, 6), 3), ((3, 7), 3)])
+def test_factorization_jacobian_rank_is_footnote_11(shape, rank):
+    assert ch4.factorization_jacobian_rank(shape, rank, rng=0) == ch4.truncation_parameters(
+        shape, rank
+    )
+
+
+def test_factorization_jacobian_rank_rejects_bad_rank():
+    with pytest.raises(ValueError, match="rank"):
+        ch4.factorization_jacobian_rank((3, 4), 4)
+
+
+def test_truncation_curve():
+    T = sensing.low_rank_target((6, 6), 2, rng=4)
+    loss = sensing.CompletionLoss.observe(T, 36, rng=5)
+    curve = ch4.truncation_curve(loss, T, T, [0, 1, 2, 3])
+    assert curve["loss"][2] < 1e-20 < curve["loss"][1] < curve["loss"][0]
+    assert curve["error"][0] == pytest.approx(1.0)
+    assert curve["parameters"].tolist() == [0, 11, 20, 27]
+    with pytest.raises(ValueError, match="ranks"):
+        ch4.truncation_curve(loss, T, T, [])
