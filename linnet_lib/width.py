@@ -321,6 +321,28 @@ def quantile_log_se(
     return float(np.quantile(x, level)), float(logs.std(ddof=1))
 
 
+def loglog_slope(x, y) -> tuple[float, float]:
+    """``(slope, se)``: the least-squares slope of ``log y`` against ``log x`` and its standard
+    error (from the residual variance, ``n - 2`` degrees of freedom). Repeated ``x`` values are
+    allowed (several runs per width), and need at least two distinct ones and three points."""
+    x = _numbers("x", x).ravel()
+    y = _numbers("y", y).ravel()
+    if x.size != y.size:
+        raise ValueError(f"x and y must have the same length, got {x.size} and {y.size}")
+    if x.size < 3 or np.unique(x).size < 2:
+        raise ValueError("x must hold at least 3 numbers with at least 2 distinct values")
+    if not (np.all(np.isfinite(x)) and np.all(x > 0)):
+        raise ValueError("x must be finite and positive")
+    if not (np.all(np.isfinite(y)) and np.all(y > 0)):
+        raise ValueError("y must be finite and positive")
+    lx, ly = np.log(x), np.log(y)
+    centred = lx - lx.mean()
+    slope = float(centred @ (ly - ly.mean()) / (centred @ centred))
+    residual = ly - ly.mean() - slope * centred
+    se = math.sqrt(float(residual @ residual) / (x.size - 2) / float(centred @ centred))
+    return slope, se
+
+
 def expected_log_gain(width: int, depth: int, d_out: int) -> float:
     """``E log(||c W_{L:1}(0) x||^2 / ||x||^2)`` for Du & Hu's initialisation, any ``x != 0``.
 

@@ -274,6 +274,35 @@ def test_quantile_log_se_validates(samples, level, kwargs, name):
         W.quantile_log_se(samples, level, rng=0, **kwargs)
 
 
+def test_loglog_slope_matches_polyfit_and_its_standard_error():
+    gen = np.random.default_rng(8)
+    x = np.repeat([10.0, 20.0, 40.0, 80.0], 5)
+    y = 3.0 * x**-0.5 * np.exp(0.1 * gen.standard_normal(x.size))
+    slope, se = W.loglog_slope(x, y)
+    fit, cov = np.polyfit(np.log(x), np.log(y), 1, cov="unscaled")
+    residual = np.log(y) - np.polyval(fit, np.log(x))
+    assert slope == pytest.approx(fit[0], rel=1e-12)
+    assert se == pytest.approx(math.sqrt(cov[0, 0] * residual @ residual / (x.size - 2)), rel=1e-9)
+    assert W.loglog_slope([1.0, 2.0, 4.0], [1.0, 0.5, 0.25]) == pytest.approx(
+        (-1.0, 0.0), abs=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    "x, y, name",
+    [
+        ([1.0, 2.0], [1.0, 2.0], "x"),
+        ([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], "x"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0], "x and y"),
+        ([1.0, -2.0, 3.0], [1.0, 2.0, 3.0], "x"),
+        ([1.0, 2.0, 3.0], [1.0, 0.0, 3.0], "y"),
+    ],
+)
+def test_loglog_slope_validates(x, y, name):
+    with pytest.raises(ValueError, match=name):
+        W.loglog_slope(x, y)
+
+
 def test_expected_log_gain_matches_monte_carlo():
     x = np.array([1.0, 0.0, 0.0])
     draws = W.gaussian_products(x, [3, 4, 4, 2], 6000, 11)
