@@ -22,6 +22,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from . import _validate as v
+from .checks import relative_difference
 from .losses import Loss
 from .plotting import depth_color
 from .training import gradient_flow
@@ -138,6 +139,33 @@ def central_derivative(values, h: float) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"values must have a first axis of length 3 K, got shape {f.shape}")
     f = f.reshape(f.shape[0] // 3, 3, *f.shape[1:])
     return f[:, 1], (f[:, 2] - f[:, 0]) / (2 * h)
+
+
+def theorem3_gap(loss, init, depth: int, centers, h: float, formula_depth: int | None = None):
+    """How far the singular value dynamics of a flow are from Theorem 3.
+
+    Integrates gradient flow on ``loss`` from ``init`` (a list of layers: the layer-wise flow; or a
+    matrix with the end-to-end flow of depth ``depth``) at ``centers`` and ``centers +- h``, tracks
+    the SVD, and returns ``(gap, run)``: the relative difference (Frobenius norm over all times and
+    singular values) between the central difference of the tracked singular values and
+    ``n (sigma^2)^(1 - 1/n) <-grad l, u v^T>`` with ``n = formula_depth`` (default ``depth``).
+    """
+    n = v.positive_int("depth", depth)
+    n_formula = n if formula_depth is None else v.positive_int("formula_depth", formula_depth)
+    h = v.real("h", h, low=0.0, strict_low=True)
+    times = stencil_times(centers, h)
+    if isinstance(init, np.ndarray) and init.ndim == 2:
+        run = gradient_flow(loss, init, times, depth=n)
+    else:
+        if len(init) != n:
+            raise ValueError(f"init must hold depth = {n} layers, got {len(init)}")
+        run = gradient_flow(loss, init, times)
+    U, S, V = track_svd(run.end_to_end)
+    grads = np.array([loss.grad(W) for W in run.end_to_end])
+    push = projections(grads, U, V)[1::3]
+    sigma, sigma_dot = central_derivative(S, h)
+    gap = relative_difference(sigma_dot, theorem3_rate(sigma, push, n_formula))
+    return gap, run
 
 
 def exercise5_solution(t, eps: float, c) -> np.ndarray:

@@ -128,3 +128,22 @@ def test_incremental_learning_and_plot():
 def test_value_errors_name_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_theorem3_gap_small_for_balanced_layers_and_end_to_end_flow():
+    T = ll.sensing.low_rank_target((4, 4), 1, rng=0)
+    loss = ll.sensing.gaussian_sensing(T, 12, rng=1, scale=1.0)
+    W0 = 0.1 * np.random.default_rng(2).standard_normal((4, 4))
+    centers = np.array([0.1, 0.3])
+    gap_layers, _ = sd.theorem3_gap(loss, ll.balanced_init(W0, 2), 2, centers, 3e-5)
+    gap_e2e, _ = sd.theorem3_gap(loss, W0, 2, centers, 3e-5)
+    wrong, _ = sd.theorem3_gap(loss, W0, 2, centers, 3e-5, formula_depth=3)
+    assert gap_layers < 1e-6 and gap_e2e < 1e-6 and wrong > 1e-2
+
+
+def test_theorem3_gap_validates():
+    loss = ll.SquareLoss.to_target(np.eye(2))
+    with pytest.raises(ValueError, match="init"):
+        sd.theorem3_gap(loss, [np.eye(2)], 2, [0.1], 1e-4)
+    with pytest.raises(ValueError, match="h"):
+        sd.theorem3_gap(loss, np.eye(2), 2, [0.1], 0.0)
