@@ -242,10 +242,11 @@ def truncation_parameters(shape, rank: int) -> int:
     return rank * (d_out + d_in - rank)
 
 
-def factorization_jacobian_rank(shape, rank: int, rng=None) -> int:
-    """Numerical rank of the Jacobian of ``(U, V) -> U V^T`` at random ``U`` (``d x rank``) and
-    ``V`` (``d' x rank``): the dimension of the set of rank-``rank`` matrices near a generic point,
-    i.e. the number of parameters such a matrix really needs (footnote 11 of the notes)."""
+def factorization_jacobian_rank(shape, rank: int, rng=None, *, U=None, V=None) -> int:
+    """Numerical rank of the Jacobian of ``(U, V) -> U V^T`` at ``U`` (``d x rank``) and ``V``
+    (``d' x rank``), random by default: at a generic point this is the dimension of the set of
+    rank-``rank`` matrices, i.e. the number of parameters such a matrix really needs (footnote 11 of
+    the notes). Pass ``U`` and ``V`` to evaluate it at a given (possibly non-generic) point."""
     if len(shape) != 2:
         raise ValueError(f"shape must be a pair (d_n, d_0), got {shape!r}")
     d_out = v.positive_int("shape[0]", shape[0])
@@ -254,8 +255,8 @@ def factorization_jacobian_rank(shape, rank: int, rng=None) -> int:
     if rank > min(d_out, d_in):
         raise ValueError(f"rank must be at most min(d_n, d_0) = {min(d_out, d_in)}, got {rank}")
     gen = v.rng(rng)
-    U = gen.standard_normal((d_out, rank))
-    V = gen.standard_normal((d_in, rank))
+    U = gen.standard_normal((d_out, rank)) if U is None else v.matrix("U", U, shape=(d_out, rank))
+    V = gen.standard_normal((d_in, rank)) if V is None else v.matrix("V", V, shape=(d_in, rank))
     # rows: derivative of U V^T (flattened row-major) along each entry of U, then of V
     dU = np.einsum("ip,ja->iapj", np.eye(d_out), V).reshape(d_out * rank, d_out * d_in)
     dV = np.einsum("jq,ia->jaiq", np.eye(d_in), U).reshape(d_in * rank, d_out * d_in)

@@ -156,3 +156,15 @@ def test_truncation_curve():
     assert curve["parameters"].tolist() == [0, 11, 20, 27]
     with pytest.raises(ValueError, match="ranks"):
         ch4.truncation_curve(loss, T, T, [])
+
+
+def test_factorization_jacobian_rank_drops_at_a_degenerate_point():
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((6, 3))
+    U[:, 2] = U[:, 0]  # dependent columns: U V^T has rank 2 here
+    V = rng.standard_normal((5, 3))
+    assert ch4.factorization_jacobian_rank((6, 5), 3, U=U, V=V) < ch4.truncation_parameters(
+        (6, 5), 3
+    )
+    with pytest.raises(ValueError, match="U"):
+        ch4.factorization_jacobian_rank((6, 5), 3, U=np.ones((6, 2)))
