@@ -160,17 +160,24 @@ def completion_sweep(
     return out
 
 
-def plot_figure2(axes, sweep: dict) -> None:
-    """Left: reconstruction error against the number of observations; right: nuclear norm.
-    Runs that did not reach the stopping loss are drawn as open markers."""
+def plot_figure2(axes, sweep: dict, floor: float = 1e-4) -> None:
+    """Left: reconstruction error against the number of observations (errors below ``floor``, the
+    level of solver tolerances, are drawn at ``floor``); right: nuclear norm. Runs that did not
+    reach the stopping loss are drawn as open markers."""
     ax_err, ax_nuc = axes
     counts = sweep["counts"]
-    ax_err.plot(counts, sweep["nuclear"]["error"], "k--s", label="min nuclear norm")
+    floor = v.real("floor", floor, low=0.0, strict_low=True)
+    ax_err.plot(
+        counts, np.maximum(sweep["nuclear"]["error"], floor), "k--s", label="min nuclear norm"
+    )
     ax_nuc.plot(counts, sweep["nuclear"]["nuclear_norm"], "k--s", label="min nuclear norm")
     for n in [k for k in sweep if isinstance(k, int)]:
         res = sweep[n]
         color = depth_color(n)
-        for ax, values in ((ax_err, res["error"]), (ax_nuc, res["nuclear_norm"])):
+        for ax, values in (
+            (ax_err, np.maximum(res["error"], floor)),
+            (ax_nuc, res["nuclear_norm"]),
+        ):
             ax.plot(counts, values, "-", color=color, label=f"{n}-layer network")
             ok = res["converged"]
             ax.plot(counts[ok], values[ok], "o", color=color)
@@ -213,9 +220,12 @@ def singular_value_runs(
     }
 
 
-def plot_figure3(axes, runs: dict[int, TrainingResult], target, top: int = 6) -> None:
+def plot_figure3(
+    axes, runs: dict[int, TrainingResult], target, top: int = 6, log_steps: bool = False
+) -> None:
     """One panel per depth: the ``top`` largest singular values against the iteration, with the
-    final reconstruction error in the title and the target's singular values as dotted lines."""
+    final reconstruction error in the title and the target's singular values as dotted lines.
+    With ``log_steps`` the step axis is logarithmic beyond step 20 (linear below, so step 0 shows)."""
     T = v.matrix("target", target)
     top = v.positive_int("top", top)
     targets = np.linalg.svd(T, compute_uv=False)
@@ -226,6 +236,9 @@ def plot_figure3(axes, runs: dict[int, TrainingResult], target, top: int = 6) ->
         name = "linear (n = 1)" if n == 1 else f"{n}-layer network"
         ax.set_title(f"{name}\nerror {relative_error(run.end_to_end[-1], T):.3g}")
         ax.set_xlabel("gradient descent step")
+        if log_steps:
+            ax.set_xscale("symlog", linthresh=20)
+            ax.set_xlim(0, run.steps[-1])
     axes[0].set_ylabel("singular values of the end-to-end matrix")
 
 
