@@ -7,8 +7,7 @@ columns, ``A_n = [a_1^(n) ... a_R^(n)]`` of shape ``(d_n, R)``, and a model is t
 ``[A_1, ..., A_N]``. For ``N = 2`` this is the matrix factorisation ``W = A_1 A_2^T`` (a depth-2 linear
 network); for ``N >= 3`` it is the shallow arithmetic network of the notes' section 5 (see
 :func:`network_output`). The *norm of component r* is ``||a_r^(1) ⊗ ... ⊗ a_r^(N)||_F``, which equals
-the product of the factor norms ``||a_r^(1)|| ... ||a_r^(N)||`` (Razin, Maman & Cohen 2021 call it the
-component norm).
+the product of the factor norms ``||a_r^(1)|| ... ||a_r^(N)||`` (the book calls it the component norm).
 
 Tensor completion observes ``m`` entries ``(i_k, y_k)`` and minimises
 ``l(W) = 1/(2m) sum_k (W[i_k] - y_k)^2``. Everything is vectorised over the observations: a loss or
@@ -551,7 +550,8 @@ def gradient_flow(
 
 def component_rate(norms, push, order: int) -> np.ndarray:
     """``N * rho^(2 - 2/N) * push``: the speed of a component norm ``rho`` under gradient flow from a
-    balanced start (Razin, Maman & Cohen 2021), elementwise; ``order`` is N."""
+    balanced start (the book's balanced form of the dynamics that Razin, Maman & Cohen 2021 analyse),
+    elementwise; ``order`` is N."""
     N = v.positive_int("order", order)
     rho = np.asarray(norms, dtype=float)
     p = np.asarray(push, dtype=float)
@@ -560,6 +560,29 @@ def component_rate(norms, push, order: int) -> np.ndarray:
     if np.any(rho < 0):
         raise ValueError("norms must be non-negative")
     return N * rho ** (2.0 - 2.0 / N) * p
+
+
+def component_rate_from_factors(factors, push) -> np.ndarray:
+    """The speed of every component norm under gradient flow from *any* start (balanced or not):
+    ``rho_r^2 * push_r * sum_n ||a_r^(n)||^(-2)``, shape (R,).
+
+    Each squared factor norm moves at ``d/dt ||a_r^(n)||^2 = 2 <-grad l(W), W_r> = 2 rho_r push_r``, the
+    same for every mode, and ``rho_r`` is the product of the factor norms. From a balanced start
+    (``||a_r^(n)||^2 = rho_r^(2/N)``) this is :func:`component_rate`; otherwise the sum exceeds
+    ``N rho_r^(-2/N)`` (arithmetic against geometric mean). ``push`` is
+    :meth:`TensorCompletionLoss.component_push` (or the same projection for any differentiable loss).
+    Components with a zero factor get NaN.
+    """
+    mats = _factors("factors", factors)
+    p = np.asarray(push, dtype=float)
+    R = mats[0].shape[1]
+    if p.shape != (R,):
+        raise ValueError(f"push must have shape ({R},), one number per component, got {p.shape}")
+    sq = np.array([np.sum(A**2, axis=0) for A in mats])  # (N, R)
+    rho = np.sqrt(np.prod(sq, axis=0))
+    ok = np.all(sq > 0, axis=0)
+    inv = np.sum(1.0 / np.where(sq > 0, sq, 1.0), axis=0)
+    return np.where(ok, rho**2 * p * inv, np.nan)
 
 
 def count_above(norms, threshold: float) -> np.ndarray | int:
@@ -575,9 +598,17 @@ def count_above(norms, threshold: float) -> np.ndarray | int:
     return int(counts) if a.ndim == 1 else counts.astype(int)
 
 
-def crossing_steps(steps, norms, top: int, fraction: float = 0.5) -> np.ndarray:
+def crossing_steps(
+    steps, norms, top: int, fraction: float = 0.5, *, from_start: bool = False
+) -> np.ndarray:
     """For the ``top`` components of largest final norm (largest first), the first step at which each
-    reaches ``fraction`` of its final norm (linear interpolation between records)."""
+    reaches ``fraction`` of its final norm (linear interpolation between records).
+
+    With ``from_start=True`` the fraction is of the component's *rise*: the first step at which
+    ``rho(t) - rho(0)`` reaches ``fraction * (rho(end) - rho(0))``, so that a component that starts at a
+    sizeable norm is not counted as having risen at step 0. Components that end no larger than they
+    started have no rise and get NaN.
+    """
     s = np.asarray(steps, dtype=float)
     a = np.asarray(norms, dtype=float)
     if a.ndim != 2 or a.shape[0] < 2:
@@ -594,23 +625,28 @@ def crossing_steps(steps, norms, top: int, fraction: float = 0.5) -> np.ndarray:
     ):
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     order = np.argsort(a[-1])[::-1][:top]
-    return reach_times(s, a[:, order], fraction)
+    chosen = a[:, order]
+    if not from_start:
+        return reach_times(s, chosen, fraction)
+    rise = chosen - chosen[0]
+    out = reach_times(s, rise, fraction)
+    out[rise[-1] <= 0] = np.nan
+    return out
 
 
 def staircase_margin(steps, norms, top: int) -> float:
     """How clearly the ``top`` largest components (by final norm) are learned one at a time.
 
-    Call the rise of a component the stretch between the first steps at which it reaches 10% and
-    90% of its final norm. Order the components by the step at which they reach 50%, and return the
-    smallest gap ``t_10(next) - t_90(previous)`` between consecutive rises. Positive: the rises are
-    disjoint, each component was 90% complete before the next reached 10% of its final size; zero or
-    negative: they overlapped (in particular when components start above 10% of their final norm).
-    NaN if a crossing is missing.
+    Call the rise of a component the stretch between the first steps at which it has covered 10% and
+    90% of the way from its initial to its final norm (:func:`crossing_steps` with
+    ``from_start=True``; from a small start this is 10% and 90% of the final norm). Order the
+    components by the step at which they have covered half the way, and return the smallest gap
+    ``t_10(next) - t_90(previous)`` between consecutive rises. Positive: the rises are disjoint, each
+    component had done 90% of its rise before the next had done 10% of its own; zero or negative:
+    they overlapped. NaN if a component did not grow or a crossing is missing.
     """
     top = v.positive_int("top", top, minimum=2)
-    t10 = crossing_steps(steps, norms, top, 0.1)
-    t50 = crossing_steps(steps, norms, top, 0.5)
-    t90 = crossing_steps(steps, norms, top, 0.9)
+    t10, t50, t90 = (crossing_steps(steps, norms, top, f, from_start=True) for f in (0.1, 0.5, 0.9))
     order = np.argsort(t50)
     return float(np.min(t10[order][1:] - t90[order][:-1]))
 

@@ -271,6 +271,27 @@ def test_component_rate_formula_holds_along_a_balanced_flow():
     rate = tn.component_rate(rho[1], loss.component_push(states[1]), 3)
     assert ll.relative_difference((rho[2] - rho[0]) / (2 * h), rate) < 1e-5
     assert np.allclose(tn.component_rate([2.0], [0.5], 2), [2.0])  # N = 2: 2 rho push
+    same = tn.component_rate_from_factors(states[1], loss.component_push(states[1]))
+    assert ll.relative_difference(same, rate) < 1e-12
+
+
+def test_component_rate_from_factors_holds_from_an_unbalanced_start():
+    target = tn.low_rank_tensor((4, 4, 4), 2, rng=0)
+    loss = tn.TensorCompletionLoss.observe(target, 40, rng=1)
+    bal = tn.balanced(tn.random_factors((4, 4, 4), 3, 0.5, rng=2))
+    init = [bal[0] * 2.0, bal[1] * 0.5, bal[2]]  # same tensor, factor norms 4 : 1/4 : 1 squared
+    h = 1e-3
+    traj = tn.gradient_flow(loss, init, [0.0, 0.5 - h, 0.5, 0.5 + h])
+    states = [[X[k] for X in traj] for k in range(1, 4)]
+    rho = [tn.component_norms(f) for f in states]
+    push = loss.component_push(states[1])
+    general = tn.component_rate_from_factors(states[1], push)
+    assert ll.relative_difference((rho[2] - rho[0]) / (2 * h), general) < 1e-5
+    # the balanced formula understates the speed (arithmetic >= geometric mean)
+    assert np.all(tn.component_rate(rho[1], push, 3) / general < 0.99)
+    zero = [A.copy() for A in states[1]]
+    zero[0][:, 0] = 0.0
+    assert np.isnan(tn.component_rate_from_factors(zero, push)[0])
 
 
 # ---- readings of a run --------------------------------------------------------------------------
@@ -293,6 +314,18 @@ def test_crossing_steps_and_staircase_margin():
     assert margin == pytest.approx(40 - 2 * np.log(9), abs=0.01)
     together = np.stack([2 * rise(steps, 20), rise(steps, 22)], axis=1)
     assert tn.staircase_margin(steps, together, 2) < 0
+    # rises are measured from the initial norm: components that start at half their final norm and
+    # rise one after the other form a staircase (fractions of the final norm would put both at step 0)
+    offset = np.stack([2 + 2 * rise(steps, 20), 1 + rise(steps, 60)], axis=1)
+    assert np.all(tn.crossing_steps(steps, offset, 2, 0.1) == 0.0)
+    assert tn.crossing_steps(steps, offset, 2, 0.5, from_start=True) == pytest.approx(
+        [20, 60], abs=0.1
+    )
+    assert tn.staircase_margin(steps, offset, 2) == pytest.approx(40 - 2 * np.log(9), abs=0.01)
+    # a component that shrinks has no rise
+    shrink = np.stack([2 * rise(steps, 20), 1 - 0.5 * rise(steps, 60)], axis=1)
+    assert np.isnan(tn.crossing_steps(steps, shrink, 2, 0.5, from_start=True)[1])
+    assert np.isnan(tn.staircase_margin(steps, shrink, 2))
 
 
 def test_completion_experiment_is_seeded_and_scale_only_rescales():
@@ -351,6 +384,7 @@ def test_bad_factors(factors, name):
         (lambda: tn.network_output([np.ones((2, 1))] * 2, [np.ones((1, 3))] * 2), r"inputs\[0\]"),
         (lambda: tn.component_rate([1.0], [1.0, 2.0], 3), "norms and push"),
         (lambda: tn.component_rate([1.0], [1.0], 0), "order"),
+        (lambda: tn.component_rate_from_factors([np.ones((2, 2))] * 3, [1.0]), "push"),
         (lambda: tn.count_above([[[1.0]]], 0.5), "norms"),
         (lambda: tn.count_above([1.0], -1.0), "threshold"),
         (lambda: tn.crossing_steps([0, 1], np.ones((2, 2)), 3), "top"),
