@@ -12,7 +12,10 @@ letting ``|w_11|`` grow without bound.
   per-layer Gaussian as in the original experiments of Razin & Cohen, 2020);
 * :func:`flow` integrates gradient flow to long times on a log-spaced grid (a stiff solver, since
   the loss decays only like a power of time);
-* :func:`growth_prediction` is the book's asymptotic law for ``w_11(t)`` and the loss;
+* :func:`growth_prediction` is the book's asymptotic law for ``w_11(t)`` and the loss,
+  :func:`slow_curve` the curve the flow follows once fitted, :func:`norm_rate_coefficient` the
+  first-order rate at which ``||W|| sqrt(l)`` approaches its limit in a given norm, and
+  :func:`gd_stability_limit` the ``|w_11|`` beyond which gradient descent with a fixed step is unstable;
 * :func:`first_sign_change`, :func:`tail_slope` and :func:`plot_norm_vs_loss` measure and draw.
 """
 
@@ -195,7 +198,9 @@ def growth_prediction(t, depth: int) -> tuple[np.ndarray, np.ndarray]:
 
     It comes from Theorem 3 with ``sigma_1 ~ w_11``, ``w_22 ~ 1 / w_11`` and the fast entries
     ``w_12, w_21 ~ 1 - w_22 / w_11``, which make the push on ``sigma_1`` equal to
-    ``1 / (3 w_11^3)``; it ignores the time spent before the fit and holds for ``n >= 2``.
+    ``1 / (3 w_11^3)``; it ignores the time spent before the fit and holds for ``n >= 2``. The next
+    order, along :func:`slow_curve` (``det W`` negligible, as at depth 3), is
+    ``w_11 = law * (1 - (n^2 + 1) 6 l + ...)``.
     """
     n = v.positive_int("depth", depth, minimum=2)
     t = np.asarray(t, dtype=float)
@@ -203,6 +208,47 @@ def growth_prediction(t, depth: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("t must be a number or a non-empty 1-D array of finite times > 0")
     w11 = (2.0 * (n + 1) * t / 3.0) ** (n / (2.0 * n + 2.0))
     return w11, 1.0 / (6.0 * w11**2)
+
+
+def slow_curve(tau) -> np.ndarray:
+    """The curve that the depth-n flow from ``det W(0) >= 0`` follows once the off-diagonal entries are
+    fitted (to leading order, rank one and symmetric):
+
+    ``W(tau) = (1 - tau^2) / tau * (E_11 + tau (E_12 + E_21) + tau^2 E_22)`` for ``0 < tau < 1``,
+
+    on which ``det W = 0``, ``w_12 = w_21 = 1 - tau^2`` and ``6 l(W) = tau^2 (1 + tau^4)``; ``tau`` is
+    the tangent of the angle of the singular vectors. Returns shape ``tau.shape + (2, 2)``.
+    """
+    t = np.asarray(tau, dtype=float)
+    if t.ndim > 1 or not np.all(np.isfinite(t)) or np.any(t <= 0) or np.any(t >= 1):
+        raise ValueError("tau must be a number or a 1-D array of values in (0, 1)")
+    shape = np.stack([np.ones_like(t), t, t, t**2], axis=-1).reshape(t.shape + (2, 2))
+    return ((1.0 - t**2) / t)[..., None, None] * shape
+
+
+def norm_rate_coefficient(norm, h: float = 1e-7) -> float:
+    """``D = lim_{h -> 0+} (||E_11 + h (E_12 + E_21)|| - ||E_11||) / (h ||E_11||)``, by a one-sided
+    difference with step ``h``.
+
+    Along :func:`slow_curve`, ``||W|| sqrt(l) / (||E_11|| / sqrt(6)) = 1 + D sqrt(6 l) + O(l)``: the
+    limit ``c`` of Proposition 5 is reached at a rate of order ``sqrt(l)`` in general, and of order
+    ``l`` for the norms with ``D = 0`` (Frobenius, nuclear, spectral, weighted Frobenius). For the
+    entrywise l1 norm ``D = 2``, for the norm induced by the max-norm on vectors ``D = 1``.
+    """
+    h = v.real("h", h, low=0.0, strict_low=True)
+    e11 = _norm_values(norm)[0]
+    direction = _unit(0, 0) + h * (_unit(0, 1) + _unit(1, 0))
+    return float((float(norm(direction)) - e11) / (h * e11))
+
+
+def gd_stability_limit(lr: float, depth: int) -> float:
+    """The ``|w_11|`` beyond which gradient descent with step ``lr`` cannot follow the balanced flow on
+    loss (15): once fitted, the largest curvature of the layer objective is about
+    ``|w_11|^(2 - 2/n) / 3`` (the rate at which ``w_12`` and ``w_21`` relax), and a fixed step is
+    stable only while it is below ``2 / lr``. Returns ``(6 / lr)^(n / (2n - 2))``."""
+    lr = v.real("lr", lr, low=0.0, strict_low=True)
+    n = v.positive_int("depth", depth, minimum=2)
+    return float((6.0 / lr) ** (n / (2.0 * n - 2.0)))
 
 
 def first_sign_change(values, reference_sign: int) -> int | None:

@@ -67,6 +67,9 @@ def test_bounds_hold_on_matrices_with_nonnegative_determinant(entries):
     loss_value = norms.completion_2x2().value(W)
     c, cp = norms.proof_constants()
     assert np.linalg.norm(W) >= norms.norm_bound(loss_value, c, cp) - 1e-9
+    for other in (lambda M: np.linalg.norm(M, "nuc"), lambda M: np.abs(M).sum()):
+        co, cpo = norms.proof_constants(other)
+        assert other(W) >= norms.norm_bound(loss_value, co, cpo) - 1e-9
     b = norms.w11_bound(loss_value)
     if loss_value < 1 / 6 and abs(np.linalg.det(W)) > 1e-9:
         assert abs(W[0, 0]) >= b - 1e-9
@@ -155,6 +158,51 @@ def test_growth_prediction_values_and_errors():
         norms.growth_prediction(1.0, 1)
     with pytest.raises(ValueError, match="t must"):
         norms.growth_prediction(0.0, 2)
+
+
+def test_slow_curve():
+    tau = np.array([0.3, 0.1, 0.01])
+    W = norms.slow_curve(tau)
+    loss = norms.completion_2x2()
+    assert W.shape == (3, 2, 2)
+    assert np.allclose(np.linalg.det(W), 0.0, atol=1e-12)
+    assert np.allclose(W[:, 0, 1], 1 - tau**2) and np.allclose(W[:, 1, 0], 1 - tau**2)
+    assert np.allclose([6 * loss.value(M) for M in W], tau**2 * (1 + tau**4), rtol=1e-12)
+    assert norms.slow_curve(0.5).shape == (2, 2)
+    for bad in (0.0, 1.0, [[0.5]], np.nan):
+        with pytest.raises(ValueError, match="tau"):
+            norms.slow_curve(bad)
+
+
+def test_norm_rate_coefficient_predicts_the_gap_on_the_slow_curve():
+    cases = {
+        "Frobenius": (np.linalg.norm, 0.0),
+        "nuclear": (lambda M: np.linalg.norm(M, "nuc"), 0.0),
+        "l1": (lambda M: np.abs(M).sum(), 2.0),
+        "max-row-sum": (lambda M: np.linalg.norm(M, np.inf), 1.0),
+    }
+    tau = 1e-4
+    W = norms.slow_curve(tau)
+    six_l = 6 * norms.completion_2x2().value(W)
+    for norm, expected in cases.values():
+        D = norms.norm_rate_coefficient(norm)
+        assert D == pytest.approx(expected, abs=1e-6)
+        c, _ = norms.proof_constants(norm)
+        gap = norm(W) * np.sqrt(six_l / 6) / c - 1
+        assert gap == pytest.approx(D * np.sqrt(six_l), abs=3 * six_l)
+    with pytest.raises(ValueError, match="h"):
+        norms.norm_rate_coefficient(np.linalg.norm, h=0.0)
+    with pytest.raises(ValueError, match="norm"):
+        norms.norm_rate_coefficient("fro")
+
+
+def test_gd_stability_limit():
+    assert norms.gd_stability_limit(1e-2, 3) == pytest.approx(600**0.75)
+    assert norms.gd_stability_limit(0.5, 2) == pytest.approx(12.0)
+    with pytest.raises(ValueError, match="lr"):
+        norms.gd_stability_limit(0.0, 3)
+    with pytest.raises(ValueError, match="depth"):
+        norms.gd_stability_limit(1e-2, 1)
 
 
 def test_first_sign_change():
