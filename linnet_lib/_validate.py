@@ -65,6 +65,21 @@ def positive_int(name: str, value, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def matrix_shape(name: str, value) -> tuple[int, int]:
+    """A pair ``(d_n, d_0)`` of positive integers (the shape of an end-to-end matrix)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (d_n, d_0), got {value!r}")
+    return positive_int(f"{name}[0]", value[0]), positive_int(f"{name}[1]", value[1])
+
+
+def rank_for(name: str, value, shape: tuple[int, int], *, minimum: int = 1) -> int:
+    """An integer rank between ``minimum`` and ``min(shape)``."""
+    r = positive_int(name, value, minimum=minimum)
+    if r > min(shape):
+        raise ValueError(f"{name} must be at most min(d_n, d_0) = {min(shape)}, got {r}")
+    return r
+
+
 def real(name: str, value, *, low: float | None = None, strict_low: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {value!r}")

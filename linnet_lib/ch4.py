@@ -60,10 +60,7 @@ def small_gaussian_layers(shape, depth: int, init_scale: float, rng=None) -> lis
     """Independent Gaussian layers of width ``max(shape)`` as in the original code of Arora et al.
     (2019b): each entry has standard deviation ``init_scale^(1/n) / sqrt(width)``, so that the
     end-to-end matrix has Frobenius norm about ``init_scale * sqrt(shape[1])``."""
-    if len(shape) != 2:
-        raise ValueError(f"shape must be a pair (d_n, d_0), got {shape!r}")
-    d_out = v.positive_int("shape[0]", shape[0])
-    d_in = v.positive_int("shape[1]", shape[1])
+    d_out, d_in = v.matrix_shape("shape", shape)
     n = _depth(depth)
     init_scale = v.real("init_scale", init_scale, low=0.0, strict_low=True)
     width = max(d_out, d_in)
@@ -245,13 +242,8 @@ def plot_figure3(
 def truncation_parameters(shape, rank: int) -> int:
     """Parameters needed for a rank-``rank`` matrix of the given shape: ``rank (d + d' - rank)``
     (footnote 11 of the notes; a thin SVD-like factorisation with the redundancy removed)."""
-    if len(shape) != 2:
-        raise ValueError(f"shape must be a pair (d_n, d_0), got {shape!r}")
-    d_out = v.positive_int("shape[0]", shape[0])
-    d_in = v.positive_int("shape[1]", shape[1])
-    rank = v.positive_int("rank", rank, minimum=0)
-    if rank > min(d_out, d_in):
-        raise ValueError(f"rank must be at most min(d_n, d_0) = {min(d_out, d_in)}, got {rank}")
+    d_out, d_in = v.matrix_shape("shape", shape)
+    rank = v.rank_for("rank", rank, (d_out, d_in), minimum=0)
     return rank * (d_out + d_in - rank)
 
 
@@ -260,13 +252,8 @@ def factorization_jacobian_rank(shape, rank: int, rng=None, *, U=None, V=None) -
     (``d' x rank``), random by default: at a generic point this is the dimension of the set of
     rank-``rank`` matrices, i.e. the number of parameters such a matrix really needs (footnote 11 of
     the notes). Pass ``U`` and ``V`` to evaluate it at a given (possibly non-generic) point."""
-    if len(shape) != 2:
-        raise ValueError(f"shape must be a pair (d_n, d_0), got {shape!r}")
-    d_out = v.positive_int("shape[0]", shape[0])
-    d_in = v.positive_int("shape[1]", shape[1])
-    rank = v.positive_int("rank", rank)
-    if rank > min(d_out, d_in):
-        raise ValueError(f"rank must be at most min(d_n, d_0) = {min(d_out, d_in)}, got {rank}")
+    d_out, d_in = v.matrix_shape("shape", shape)
+    rank = v.rank_for("rank", rank, (d_out, d_in))
     gen = v.rng(rng)
     U = gen.standard_normal((d_out, rank)) if U is None else v.matrix("U", U, shape=(d_out, rank))
     V = gen.standard_normal((d_in, rank)) if V is None else v.matrix("V", V, shape=(d_in, rank))

@@ -70,10 +70,7 @@ class CompletionLoss(Loss):
     """
 
     def __init__(self, shape, rows, cols, values):
-        if len(shape) != 2:
-            raise ValueError(f"shape must be a pair (d_n, d_0), got {shape!r}")
-        d_out = v.positive_int("shape[0]", shape[0])
-        d_in = v.positive_int("shape[1]", shape[1])
+        d_out, d_in = v.matrix_shape("shape", shape)
         rows = np.asarray(rows)
         cols = np.asarray(cols)
         b = np.asarray(values, dtype=float)
@@ -158,13 +155,8 @@ def low_rank_target(
     """A random matrix of the given rank, ``U V^T`` with Gaussian factors, rescaled to Frobenius norm
     ``frobenius`` (default ``sqrt(d_n d_0)``, so entries have root-mean-square 1, as in the
     original code of Arora et al. 2019b)."""
-    if len(shape) != 2:
-        raise ValueError(f"shape must be a pair (d_n, d_0), got {shape!r}")
-    d_out = v.positive_int("shape[0]", shape[0])
-    d_in = v.positive_int("shape[1]", shape[1])
-    rank = v.positive_int("rank", rank)
-    if rank > min(d_out, d_in):
-        raise ValueError(f"rank must be at most min(d_n, d_0) = {min(d_out, d_in)}, got {rank}")
+    d_out, d_in = v.matrix_shape("shape", shape)
+    rank = v.rank_for("rank", rank, (d_out, d_in))
     gen = v.rng(rng)
     T = gen.standard_normal((d_out, rank)) @ gen.standard_normal((rank, d_in))
     norm = (
@@ -178,10 +170,7 @@ def low_rank_target(
 def spectrum_target(shape: tuple[int, int], singular_values, rng=None) -> np.ndarray:
     """A random matrix ``U diag(s) V^T`` with Haar-random orthonormal ``U``, ``V`` and the given
     singular values ``s`` (non-negative, at most ``min(shape)`` of them; rank = number of non-zeros)."""
-    if len(shape) != 2:
-        raise ValueError(f"shape must be a pair (d_n, d_0), got {shape!r}")
-    d_out = v.positive_int("shape[0]", shape[0])
-    d_in = v.positive_int("shape[1]", shape[1])
+    d_out, d_in = v.matrix_shape("shape", shape)
     s = np.asarray(singular_values, dtype=float)
     if s.ndim != 1 or s.size == 0 or s.size > min(d_out, d_in) or not np.all(np.isfinite(s)):
         raise ValueError(
