@@ -1,12 +1,16 @@
 """Make the student version of the exercises (the notebooks in exercises/ are the instructor version).
 
 A notebook becomes a student notebook by these steps:
-- cells tagged ``solution`` are removed (nbconvert's TagRemovePreprocessor);
+- cells tagged ``solution`` or ``instructor`` (notes for instructors) are removed (nbconvert's
+  TagRemovePreprocessor);
 - sphinx-exercise solutions are removed: fenced ``{solution}`` blocks in markdown cells, and every
   cell from a ``{solution-start}`` cell to its ``{solution-end}`` cell;
 - in code cells, the lines from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` become
-  ``raise NotImplementedError()`` (nbgrader's ClearSolutions, enforce_metadata=False; markdown
-  cells are left alone, so prose may quote the markers);
+  ``raise NotImplementedError("...")`` (nbgrader's ClearSolutions, enforce_metadata=False; markdown
+  cells are left alone, so prose may quote the markers). The message is the text of a
+  ``### STUB MESSAGE: ...`` line inside the region if there is one, else "complete name()" for the
+  function whose body holds the region, else a generic request, so that a student running the
+  notebook sees which exercise is unfinished;
 - outputs are cleared: all of them for the notebooks handed out, only those of changed cells for the
   student book (the book is never executed, so the other stored outputs are kept).
 The script fails if a solution marker survives.
@@ -20,6 +24,7 @@ Usage:
 """
 
 import argparse
+import json
 import re
 import shutil
 import sys
@@ -31,6 +36,11 @@ from nbconvert.preprocessors import TagRemovePreprocessor
 from nbgrader.preprocessors import ClearSolutions
 
 SOLUTION_TAG = "solution"
+INSTRUCTOR_TAG = "instructor"
+REMOVED_TAGS = {SOLUTION_TAG, INSTRUCTOR_TAG}
+STUB_MESSAGE = re.compile(r"^\s*### STUB MESSAGE:\s*(?P<message>.*?)\s*$")
+DEF_LINE = re.compile(r"^(?P<indent>\s*)(?:async\s+)?def\s+(?P<name>\w+)\s*\(")
+GENERIC_STUB = "write your solution here"
 # A fenced solution directive: ```{solution} ... ``` or :::{solution} ... ::: (3+ fence characters).
 FENCED_SOLUTION = re.compile(
     r"^(?P<fence>`{3,}|:{3,})\{solution\}.*?^(?P=fence)[ \t]*$\n?", re.DOTALL | re.MULTILINE
@@ -42,13 +52,63 @@ BOOK_FILES = ["_toc.yml", "references.bib"]
 BOOK_FOLDERS = ["chapters", "exercises"]
 
 
+def stub_message(lines: list[str], begin: int, end: int) -> str:
+    """The message of the stub replacing lines[begin:end + 1] (a solution region)."""
+    for line in lines[begin + 1 : end]:
+        match = STUB_MESSAGE.match(line)
+        if match and match.group("message"):
+            return match.group("message")
+    indent = len(lines[begin]) - len(lines[begin].lstrip())
+    for line in reversed(lines[:begin]):
+        match = DEF_LINE.match(line)
+        if match and len(match.group("indent")) < indent:
+            return f"complete {match.group('name')}()"
+    return GENERIC_STUB
+
+
+def clear_code_solutions(source: str) -> str:
+    """Replace each solution region of a code cell by ``raise NotImplementedError("message")``."""
+    lines = source.split("\n")
+    begin_marker = ClearSolutions.begin_solution_delimeter.default_value
+    end_marker = ClearSolutions.end_solution_delimeter.default_value
+    new_lines, begin = [], None
+    for index, line in enumerate(lines):
+        if begin_marker in line:
+            if begin is not None:
+                raise RuntimeError(f"nested {begin_marker!r} in a code cell:\n{source}")
+            begin = index
+        elif end_marker in line:
+            if begin is None:
+                raise RuntimeError(
+                    f"{end_marker!r} without {begin_marker!r} in a code cell:\n{source}"
+                )
+            indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
+            message = stub_message(lines, begin, index)
+            new_lines.append(
+                f"{indent}raise NotImplementedError({json.dumps(message, ensure_ascii=False)})"
+            )
+            begin = None
+        elif begin is None:
+            new_lines.append(line)
+    if begin is not None:
+        raise RuntimeError(f"no {end_marker!r} after {begin_marker!r} in a code cell:\n{source}")
+    return "\n".join(new_lines)
+
+
 class ClearCodeSolutions(ClearSolutions):
-    """nbgrader's ClearSolutions on code cells only: prose may quote the markers themselves."""
+    """nbgrader's ClearSolutions on code cells only (prose may quote the markers themselves), with
+    a stub whose message names what to write."""
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
         return super().preprocess_cell(cell, resources, index)
+
+    def _replace_solution_region(self, cell, language: str) -> bool:
+        source = clear_code_solutions(cell.source)
+        replaced = source != cell.source
+        cell.source = source
+        return replaced
 
 
 def remove_solution_directives(nb) -> None:
@@ -70,7 +130,7 @@ def remove_solution_directives(nb) -> None:
 
 
 def studentize(nb, keep_outputs: bool):
-    nb, _ = TagRemovePreprocessor(remove_cell_tags={SOLUTION_TAG}, enabled=True).preprocess(nb, {})
+    nb, _ = TagRemovePreprocessor(remove_cell_tags=REMOVED_TAGS, enabled=True).preprocess(nb, {})
     remove_solution_directives(nb)
     sources = [cell.source for cell in nb.cells]
     nb, _ = ClearCodeSolutions(enforce_metadata=False).preprocess(nb, {})
@@ -87,7 +147,7 @@ def check_no_solution_left(nb, path: Path) -> None:
     for index, cell in enumerate(nb.cells):
         leaks = [
             cell.cell_type == "code" and "BEGIN SOLUTION" in cell.source,
-            SOLUTION_TAG in cell.metadata.get("tags", []),
+            bool(REMOVED_TAGS & set(cell.metadata.get("tags", []))),
             cell.cell_type == "markdown" and ANY_SOLUTION_DIRECTIVE.search(cell.source),
         ]
         if any(leaks):
