@@ -25,11 +25,13 @@ NOTEBOOKS = $(shell find $(NB_DIRS) -name '*.ipynb' -not -path '*/.ipynb_checkpo
 NB ?= $(NOTEBOOKS)
 CELL_TIMEOUT := 120
 
-.PHONY: help venv assets book book-student test execute bench student freeze clean
+.PHONY: help venv assets book book-student test test-portable mutants execute bench student freeze clean
 
 help:
 	@echo "make book          set up .venv and _vendor/, build the HTML book strictly -> _build/html/index.html"
 	@echo "make test          set up .venv, run ruff, the unit tests and nbval over every notebook"
+	@echo "make test-portable nbval over every notebook under emulated other machines (BLAS kernel, SIMD, threads)"
+	@echo "make mutants       run the mutation catalog (mutants/*.yml) -> chapters/mutation-catalog.md"
 	@echo "make student       student notebooks (solutions removed, outputs cleared) -> build/student/"
 	@echo "make book-student  the HTML book with the solutions removed -> _build/student-html/"
 	@echo "make execute       re-run every notebook in place (or NB=path/to/one.ipynb)"
@@ -65,12 +67,32 @@ book-student: venv assets
 	@echo "Student HTML book: $(CURDIR)/_build/student-html/index.html"
 
 # One pytest run: the unit tests in tests/ and, through nbval, every notebook against its stored outputs.
+# Two workers (pytest-xdist); --dist loadfile keeps all cells of a notebook in one worker, in order.
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
+XDIST := -n 2 --dist loadfile
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/claims_ledger.py --check
-	$(BIN)/pytest -p no:cacheprovider $(wildcard tests) \
-		--nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg $(NB_DIRS)
+	$(BIN)/pytest -p no:cacheprovider $(XDIST) $(wildcard tests) $(NBVAL) $(NB_DIRS)
+
+# The notebooks as other machines run them. Each variant changes the arithmetic of this machine and runs on
+# any x86-64 CPU with AVX2 (README, "For authors"): another OpenBLAS kernel with numpy's wider SIMD paths
+# switched off, an AVX2-only machine, and two BLAS threads instead of one.
+PORTABLE_VARIANTS := \
+	"OPENBLAS_CORETYPE=Sandybridge NPY_DISABLE_CPU_FEATURES='X86_V3 X86_V4 AVX512_ICL AVX512_SPR'" \
+	"OPENBLAS_CORETYPE=Haswell NPY_DISABLE_CPU_FEATURES='X86_V4 AVX512_ICL AVX512_SPR'" \
+	"OPENBLAS_NUM_THREADS=2"
+test-portable: venv
+	@for variant in $(PORTABLE_VARIANTS); do \
+		echo "== nbval under $$variant"; \
+		env $$variant $(BIN)/pytest -p no:cacheprovider $(XDIST) $(NBVAL) $(NB_DIRS) || exit 1; \
+	done
+
+# The mutation catalog: each mutant (mutants/*.yml) is a wrong edit of one library function that the named
+# notebook checks must catch. Writes chapters/mutation-catalog.md; fails below a 90% kill rate by checks.
+mutants: venv
+	$(BIN)/python scripts/mutants.py -j 2 --min-rate 0.9
 
 # Re-run notebooks top to bottom, each in a fresh kernel, and store their outputs; then drop the
 # per-cell execution timestamps so that a re-run with unchanged results gives an empty diff.
@@ -92,7 +114,8 @@ student: venv
 # Upper bounds: Jupyter Book 2 is a different (Node-based) tool; sphinx-book-theme 1.4 needs Sphinx 8.
 DIRECT_DEPS := "jupyter-book<2" "sphinx-book-theme<1.4" sphinx-proof sphinx-exercise \
 	sphinxcontrib-bibtex linkify-it-py django-static-mathjax numpy scipy matplotlib cvxpy \
-	ipykernel ipywidgets scikit-learn nbclient nbconvert nbformat jupytext nbval nbgrader pytest hypothesis ruff pyyaml
+	ipykernel ipywidgets scikit-learn nbclient nbconvert nbformat jupytext nbval nbgrader pytest \
+	pytest-xdist hypothesis ruff pyyaml
 freeze:
 	rm -rf build/freeze-venv
 	$(BOOTSTRAP_PYTHON) -m venv build/freeze-venv

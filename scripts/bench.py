@@ -1,7 +1,7 @@
 """Time every notebook (fresh kernel, one BLAS thread) and the unit tests. Nothing is overwritten.
 
 Each notebook is read, executed with nbclient in its own folder (as `make execute` and nbval do), and
-the executed copy is written to a temporary folder that is then deleted. Notebooks over 60 s are
+the executed copy is written to a temporary folder that is then deleted. Notebooks over 20 s are
 flagged: the whole `make test` must stay within a few minutes on 2 cores.
 
 Usage: python scripts/bench.py [NOTEBOOK...]   (default: every notebook in chapters/ and exercises/)
@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-SLOW_NOTEBOOK_SECONDS = 60.0
+SLOW_NOTEBOOK_SECONDS = 20.0
 CELL_TIMEOUT_SECONDS = 120
 SINGLE_THREAD = {
     "OPENBLAS_NUM_THREADS": "1",
@@ -75,7 +75,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for path in notebooks:
             seconds, status = time_notebook(path, Path(scratch))
-            flag = "  SLOW (> 60 s)" if seconds > SLOW_NOTEBOOK_SECONDS else ""
+            flag = "  SLOW (> 20 s)" if seconds > SLOW_NOTEBOOK_SECONDS else ""
             rows.append(f"{str(path):<{width}}  {seconds:8.1f}  {status}{flag}")
             failures += status != "ok"
             total += seconds

@@ -1,0 +1,400 @@
+"""Mutation testing of the book's checks: does each notebook check fail when the formula it guards is wrong?
+
+The catalog is the YAML files in mutants/. Each entry is one small wrong edit of one library function (a dropped
+factor, a swapped exponent, a wrong constant, a sign, an off-by-one), the labels of the checks that must catch it,
+and the notebooks they are in::
+
+    - id: ch2-theorem2-delta-exponent-halved
+      file: linnet_lib/ch2.py
+      function: theorem2_bound
+      what: the exponent of delta halved
+      find: "delta ** (2 * (n - 1) / n)"      # must occur exactly once in the file
+      replace: "delta ** ((n - 1) / n)"
+      labels: [cr-theorem-2]
+      notebooks: [chapters/ch2/2-2-deficiency-margin.ipynb]
+      note: optional text shown on the page (e.g. why a survivor survives)
+      equivalent: optional reason; an equivalent mutant (no result can change) is listed but not run
+
+For each mutant the runner copies linnet_lib/ into a temporary folder, applies the edit there (the working tree
+is never touched), and executes the mutant's notebooks in fresh kernels that import the mutated copy (it is put
+first on PYTHONPATH). Outcomes: killed by a check (a cell raised linnet_lib's CheckFailed), killed by an error
+(any other exception, or a time-out), or survived (every notebook ran to the end).
+
+Usage:
+    python scripts/mutants.py                       run the whole catalog, write the report page and JSON
+    python scripts/mutants.py --catalog mutants/ch2-cr.yml   one catalog file (no page written)
+    python scripts/mutants.py --only ID [ID ...]    chosen mutants (no page written)
+    python scripts/mutants.py --list                list the catalog and check that every edit applies
+Options: -j N parallel mutants (default 2), --page PATH, --json PATH, --min-rate 0.9.
+The last line printed is ``mutants: K killed by checks, E by errors, S survived of T``; the exit status is 1
+when the share killed by checks is below --min-rate, or an entry is malformed or no longer applies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG_DIR = ROOT / "mutants"
+PAGE = ROOT / "chapters" / "mutation-catalog.md"
+JSON_OUT = ROOT / "_build" / "mutants.json"
+CELL_TIMEOUT = 300  # seconds per cell: a mutant that makes a loop endless is killed by an error
+NOTEBOOK_TIMEOUT = 900  # seconds per notebook, a guard around the worker process
+REQUIRED = ("id", "file", "function", "what", "find", "replace", "labels", "notebooks")
+SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+CHECK_LINE = re.compile(r"check ([\w.-]+): FAILED")
+
+
+class CatalogError(ValueError):
+    """A catalog entry is malformed or its edit no longer applies to the library."""
+
+
+# ----------------------------------------------------------------------------------------------
+# The catalog
+
+
+def load_catalog(paths: list[Path]) -> list[dict]:
+    mutants: list[dict] = []
+    for path in paths:
+        entries = yaml.safe_load(path.read_text()) or []
+        if not isinstance(entries, list):
+            raise CatalogError(f"{path}: expected a list of mutants")
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise CatalogError(f"{path}: every entry must be a mapping, got {entry!r}")
+            missing = [key for key in REQUIRED if key not in entry]
+            if missing:
+                raise CatalogError(f"{path}: mutant {entry.get('id', '?')} lacks {missing}")
+            for key in ("labels", "notebooks"):
+                if not isinstance(entry[key], list) or not entry[key]:
+                    raise CatalogError(f"{path}: {entry['id']}: {key} must be a non-empty list")
+            for notebook in entry["notebooks"]:
+                if not (ROOT / notebook).is_file():
+                    raise CatalogError(f"{path}: {entry['id']}: no notebook {notebook}")
+            if entry["find"] == entry["replace"]:
+                raise CatalogError(f"{path}: {entry['id']}: find and replace are the same")
+            entry["catalog"] = path.name
+            mutants.append(entry)
+    ids = [m["id"] for m in mutants]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise CatalogError(f"duplicate mutant ids: {duplicates}")
+    return mutants
+
+
+def mutate(source: str, mutant: dict) -> str:
+    count = source.count(mutant["find"])
+    if count != 1:
+        raise CatalogError(
+            f"{mutant['id']}: the text to replace occurs {count} times in {mutant['file']} "
+            "(it must occur exactly once; the library changed or the entry needs more context)"
+        )
+    return source.replace(mutant["find"], mutant["replace"])
+
+
+def check_applies(mutant: dict) -> None:
+    path = ROOT / mutant["file"]
+    if not path.is_file() or not mutant["file"].startswith("linnet_lib/"):
+        raise CatalogError(
+            f"{mutant['id']}: file must be a file of linnet_lib/, got {mutant['file']}"
+        )
+    mutate(path.read_text(), mutant)
+
+
+# ----------------------------------------------------------------------------------------------
+# Running one notebook (in a worker process whose kernel inherits PYTHONPATH)
+
+
+def execute_notebook(notebook: Path) -> dict:
+    """Run a notebook top to bottom in a fresh kernel; report the first failure."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(notebook.parent)}},
+    )
+    try:
+        client.execute()
+    except CellTimeoutError as error:
+        return {"outcome": "error", "detail": f"cell time-out ({CELL_TIMEOUT} s): {error}"[:300]}
+    except CellExecutionError as error:
+        text = str(getattr(error, "evalue", "")) or str(error)
+        if getattr(error, "ename", "") == "CheckFailed":
+            match = CHECK_LINE.search(text)
+            return {
+                "outcome": "check",
+                "label": match.group(1) if match else "?",
+                "detail": text.strip().splitlines()[0][:300] if text.strip() else "",
+            }
+        return {"outcome": "error", "detail": f"{error.ename}: {text}".strip()[:300]}
+    except Exception as error:  # kernel death and the like: the mutant broke something
+        return {"outcome": "error", "detail": f"{type(error).__name__}: {error}"[:300]}
+    return {"outcome": "survived", "detail": ""}
+
+
+def run_mutant(mutant: dict) -> dict:
+    start = time.perf_counter()
+    result = {"id": mutant["id"], "outcome": "survived", "notebook": "", "label": "", "detail": ""}
+    with tempfile.TemporaryDirectory(prefix="linnet-mutant-") as tmp:
+        lib = Path(tmp) / "linnet_lib"
+        shutil.copytree(ROOT / "linnet_lib", lib, ignore=shutil.ignore_patterns("__pycache__"))
+        target = Path(tmp) / mutant["file"]
+        target.write_text(mutate(target.read_text(), mutant))
+        env = dict(os.environ, **SINGLE_THREAD, PYTHONPATH=tmp, PYTHONDONTWRITEBYTECODE="1")
+        env.pop("MPLBACKEND", None)
+        for notebook in mutant["notebooks"]:
+            command = [sys.executable, __file__, "--execute", str(ROOT / notebook)]
+            try:
+                proc = subprocess.run(
+                    command, env=env, capture_output=True, text=True, timeout=NOTEBOOK_TIMEOUT
+                )
+                lines = proc.stdout.strip().splitlines()
+                outcome = json.loads(lines[-1]) if lines else {}
+                if not outcome:
+                    outcome = {"outcome": "error", "detail": proc.stderr.strip()[-300:]}
+            except subprocess.TimeoutExpired:
+                outcome = {
+                    "outcome": "error",
+                    "detail": f"notebook time-out ({NOTEBOOK_TIMEOUT} s)",
+                }
+            except json.JSONDecodeError:
+                outcome = {"outcome": "error", "detail": proc.stdout.strip()[-300:]}
+            if outcome["outcome"] != "survived":
+                result.update(outcome, notebook=notebook)
+                break
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def verify_isolation() -> None:
+    """The kernels must import the mutated copy, not the installed one: check PYTHONPATH wins."""
+    with tempfile.TemporaryDirectory(prefix="linnet-mutant-") as tmp:
+        shutil.copytree(ROOT / "linnet_lib", Path(tmp) / "linnet_lib")
+        env = dict(os.environ, PYTHONPATH=tmp)
+        code = "import linnet_lib, sys; sys.stdout.write(linnet_lib.__file__)"
+        found = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=ROOT / "chapters",
+        ).stdout
+        if not found.startswith(tmp):
+            sys.exit(
+                f"error: a kernel would import linnet_lib from {found}, not from the mutant copy"
+            )
+
+
+# ----------------------------------------------------------------------------------------------
+# Report
+
+
+def describe(result: dict) -> str:
+    if result["outcome"] == "check":
+        return f"killed by check `{result['label']}`"
+    if result["outcome"] == "error":
+        return "killed by an error"
+    return "**survived**"
+
+
+def git_commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+
+    commit = git("rev-parse", "--short=12", "HEAD").strip() or "unknown"
+    dirty = git("status", "--porcelain", "--", "linnet_lib", "chapters", "mutants").strip()
+    return commit + (" with uncommitted changes" if dirty else "")
+
+
+def doc_link(notebook: str) -> str:
+    if notebook.startswith("chapters/"):
+        return "{doc}`" + notebook[len("chapters/") :].removesuffix(".ipynb") + "`"
+    return f"`{notebook}`"
+
+
+def cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def write_page(mutants: list[dict], results: dict[str, dict], summary: dict, path: Path) -> None:
+    lines = [
+        "# Mutation catalog: evidence that the checks work",
+        "",
+        "A check that still passes when the formula it guards is wrong is not a check. This page is the",
+        "test of the tests: each row is a *mutant*, one small wrong edit of one function of `linnet_lib`",
+        "(a dropped factor, a wrong exponent or constant, a sign, an off-by-one). `make mutants` applies each",
+        "edit to a temporary copy of the library, re-runs the notebooks whose checks should notice, and",
+        "records whether a check failed (killed by a check), the notebook crashed (killed by an error) or",
+        "every check passed (survived). The catalog lives in `mutants/*.yml`.",
+        "",
+        f"Generated by `make mutants` from commit `{summary['commit']}` on {summary['date']}.",
+        "",
+        f"**{summary['checks']} of {summary['total']} mutants killed by a notebook check "
+        f"({100 * summary['rate']:.0f}%)**, {summary['errors']} by an error, "
+        f"{summary['survived']} survived; {len(summary['equivalent'])} equivalent mutants not run.",
+        "",
+    ]
+    by_chapter: dict[str, list[dict]] = {}
+    for mutant in mutants:
+        if mutant.get("equivalent"):
+            continue
+        by_chapter.setdefault(mutant["catalog"].removesuffix(".yml"), []).append(mutant)
+    for chapter, entries in sorted(by_chapter.items()):
+        killed = sum(results[m["id"]]["outcome"] == "check" for m in entries)
+        lines += [
+            f"## `{chapter}`: {killed} of {len(entries)} killed by checks",
+            "",
+            "| mutant | function | the edit | must be caught by | outcome |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for m in entries:
+            r = results[m["id"]]
+            where = f" in {doc_link(r['notebook'])}" if r.get("notebook") else ""
+            outcome = describe(r) + where
+            lines.append(
+                f"| `{m['id']}` | `{cell(m['function'])}` | {cell(m['what'])} | "
+                f"{', '.join('`' + label + '`' for label in m['labels'])} | {outcome} |"
+            )
+        lines.append("")
+    survivors = [
+        m for m in mutants if not m.get("equivalent") and results[m["id"]]["outcome"] != "check"
+    ]
+    lines += ["## Mutants not killed by a check", ""]
+    if not survivors:
+        lines += ["None: every mutant was killed by a notebook check.", ""]
+    for m in survivors:
+        r = results[m["id"]]
+        reason = m.get("note") or "No explanation recorded yet."
+        lines += [f"- `{m['id']}` ({describe(r)}): {cell(reason)}"]
+    lines.append("")
+    equivalent = [m for m in mutants if m.get("equivalent")]
+    if equivalent:
+        lines += ["## Equivalent mutants (removed from the count)", ""]
+        lines += [f"- `{m['id']}` ({cell(m['what'])}): {cell(m['equivalent'])}" for m in equivalent]
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--catalog", nargs="+", type=Path, help="catalog files (default: mutants/*.yml)"
+    )
+    parser.add_argument("--only", nargs="+", help="run only these mutant ids")
+    parser.add_argument(
+        "--list", action="store_true", help="list the catalog and check the edits apply"
+    )
+    parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument(
+        "--page",
+        type=Path,
+        help=f"report page (default {PAGE.relative_to(ROOT)} when the whole catalog runs)",
+    )
+    parser.add_argument("--json", type=Path, default=JSON_OUT)
+    parser.add_argument("--min-rate", type=float, default=0.9)
+    parser.add_argument("--execute", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.execute:  # worker mode: one notebook, one JSON line
+        print(json.dumps(execute_notebook(args.execute)))
+        return 0
+
+    whole = not args.catalog and not args.only
+    paths = args.catalog or sorted(CATALOG_DIR.glob("*.yml"))
+    try:
+        mutants = load_catalog([Path(p) for p in paths])
+        for mutant in mutants:
+            check_applies(mutant)
+    except CatalogError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.only:
+        unknown = sorted(set(args.only) - {m["id"] for m in mutants})
+        if unknown:
+            print(f"error: unknown mutant ids {unknown}", file=sys.stderr)
+            return 1
+        mutants = [m for m in mutants if m["id"] in args.only]
+    if args.list:
+        for m in mutants:
+            print(
+                f"{m['id']}: {m['file']}::{m['function']}: {m['what']} -> {', '.join(m['labels'])}"
+            )
+        print(f"{len(mutants)} mutants, every edit applies")
+        return 0
+
+    verify_isolation()
+    to_run = [m for m in mutants if not m.get("equivalent")]
+    results: dict[str, dict] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = {pool.submit(run_mutant, m): m for m in to_run}
+        for future in concurrent.futures.as_completed(futures):
+            m = futures[future]
+            r = future.result()
+            results[m["id"]] = r
+            expected = (
+                ""
+                if r["outcome"] != "check" or r["label"] in m["labels"]
+                else (f" (expected {', '.join(m['labels'])})")
+            )
+            where = f" in {r['notebook']}" if r["notebook"] else ""
+            text = (
+                describe(r).replace("`", "").replace("**", "").upper()
+                if r["outcome"] == "survived"
+                else describe(r).replace("`", "")
+            )
+            print(f"{m['id']}: {text}{where}{expected} [{r['seconds']} s]", flush=True)
+            if r["outcome"] == "error":
+                print(f"    {r['detail']}", flush=True)
+
+    total = len(to_run)
+    counts = {
+        k: sum(r["outcome"] == k for r in results.values()) for k in ("check", "error", "survived")
+    }
+    rate = counts["check"] / total if total else 0.0
+    summary = {
+        "commit": git_commit(),
+        "date": datetime.date.today().isoformat(),
+        "total": total,
+        "checks": counts["check"],
+        "errors": counts["error"],
+        "survived": counts["survived"],
+        "rate": rate,
+        "equivalent": [m["id"] for m in mutants if m.get("equivalent")],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"summary": summary, "results": results}, indent=1))
+    page = args.page or (PAGE if whole else None)
+    if page:
+        write_page(mutants, results, summary, page)
+        print(f"page: {page}")
+    print(f"kill rate by checks: {100 * rate:.1f}% (required {100 * args.min_rate:.0f}%)")
+    print(
+        f"mutants: {counts['check']} killed by checks, {counts['error']} by errors, "
+        f"{counts['survived']} survived of {total}"
+    )
+    return 0 if total and rate >= args.min_rate else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
