@@ -86,7 +86,7 @@ PORTABLE_VARIANTS := \
 test-portable: venv
 	@for variant in $(PORTABLE_VARIANTS); do \
 		echo "== nbval under $$variant"; \
-		env $$variant $(BIN)/pytest -p no:cacheprovider $(XDIST) $(NBVAL) $(NB_DIRS) || exit 1; \
+		eval "env $$variant $(BIN)/pytest -p no:cacheprovider $(XDIST) $(NBVAL) $(NB_DIRS)" || exit 1; \
 	done
 
 # The mutation catalog: each mutant (mutants/*.yml) is a wrong edit of one library function that the named
