@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import digamma
-from scipy.stats import chi2, norm
+from scipy.stats import chi2
 
 from . import _validate as v
 from .losses import SquareLoss
@@ -55,19 +55,6 @@ def _vector_or_matrix(name: str, value, rows: int) -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[:, None]
     return v.matrix(name, arr, shape=(rows, None))
-
-
-def _curves(name: str, curves) -> dict:
-    """A non-empty dict of non-empty 1-D float arrays (for the plotting helpers)."""
-    if not isinstance(curves, dict) or not curves:
-        raise ValueError(f"{name} must be a non-empty dict of label -> 1-D array")
-    out = {}
-    for label, values in curves.items():
-        arr = _numbers(f"{name}[{label!r}]", values)
-        if arr.ndim != 1 or arr.size == 0:
-            raise ValueError(f"{name}[{label!r}] must be a non-empty 1-D array, got {arr.shape}")
-        out[label] = arr
-    return out
 
 
 def _network(weights) -> list[np.ndarray]:
@@ -277,70 +264,6 @@ def gaussian_products(V, dims: Sequence[int], draws: int, rng=None, *, batch: in
             Z = gen.standard_normal((b, dims[j], dims[j - 1])) @ Z
         out[start : start + b] = Z
     return out
-
-
-def mean_interval(samples, level: float = 0.999) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the sample mean and a two-sided normal-approximation confidence
-    interval ``mean +- z * s / sqrt(N)`` at the given level (``s`` the sample standard
-    deviation with ``ddof=1``)."""
-    x = _numbers("samples", samples).ravel()
-    if x.size < 2:
-        raise ValueError(f"samples must hold at least 2 numbers, got {x.size}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("samples must be finite")
-    level = v.real("level", level, low=0.0, strict_low=True)
-    if level >= 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    z = norm.ppf(0.5 + level / 2)
-    mean = float(x.mean())
-    half = float(z * x.std(ddof=1) / math.sqrt(x.size))
-    return mean, mean - half, mean + half
-
-
-def quantile_log_se(
-    samples, level: float, rng=None, *, resamples: int = 400
-) -> tuple[float, float]:
-    """``(q, se)``: the empirical ``level`` quantile ``q`` of positive samples and a bootstrap
-    standard error of ``log q`` (``resamples`` resamples with replacement, drawn from ``rng``).
-
-    The log scale makes the standard errors of a ratio of two independent quantiles add in
-    quadrature: ``se(log(q_a / q_b))^2 = se_a^2 + se_b^2``.
-    """
-    x = _numbers("samples", samples).ravel()
-    if x.size < 2:
-        raise ValueError(f"samples must hold at least 2 numbers, got {x.size}")
-    if not np.all(np.isfinite(x)) or np.any(x <= 0):
-        raise ValueError("samples must be finite and positive")
-    level = v.real("level", level, low=0.0, strict_low=True)
-    if level >= 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    resamples = v.positive_int("resamples", resamples, minimum=2)
-    gen = v.rng(rng)
-    boot = gen.choice(x, size=(resamples, x.size), replace=True)
-    logs = np.log(np.quantile(boot, level, axis=1))
-    return float(np.quantile(x, level)), float(logs.std(ddof=1))
-
-
-def loglog_slope(x, y) -> tuple[float, float]:
-    """``(slope, se)``: the least-squares slope of ``log y`` against ``log x`` and its standard
-    error (from the residual variance, ``n - 2`` degrees of freedom). Repeated ``x`` values are
-    allowed (several runs per width), and need at least two distinct ones and three points."""
-    x = _numbers("x", x).ravel()
-    y = _numbers("y", y).ravel()
-    if x.size != y.size:
-        raise ValueError(f"x and y must have the same length, got {x.size} and {y.size}")
-    if x.size < 3 or np.unique(x).size < 2:
-        raise ValueError("x must hold at least 3 numbers with at least 2 distinct values")
-    if not (np.all(np.isfinite(x)) and np.all(x > 0)):
-        raise ValueError("x must be finite and positive")
-    if not (np.all(np.isfinite(y)) and np.all(y > 0)):
-        raise ValueError("y must be finite and positive")
-    lx, ly = np.log(x), np.log(y)
-    centred = lx - lx.mean()
-    slope = float(centred @ (ly - ly.mean()) / (centred @ centred))
-    residual = ly - ly.mean() - slope * centred
-    se = math.sqrt(float(residual @ residual) / (x.size - 2) / float(centred @ centred))
-    return slope, se
 
 
 def expected_log_gain(width: int, depth: int, d_out: int) -> float:
@@ -856,155 +779,3 @@ def network_iterations(
         run = descent(X, Y, init, lr, max_steps, opt=opt, stop_gap=eps)
         counts.append(iterations_to(run.loss, eps, opt))
     return np.array(counts)
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures: each draws on axes the notebook provides
-
-
-def plot_norm_histograms(ax, ratios: dict[str, np.ndarray]) -> None:
-    """Histograms of ``log10(||c W_{L:1}(0) x||^2 / ||x||^2)``, one per label, with the mean 1
-    (log 0) marked."""
-    ratios = _curves("ratios", ratios)
-    for label, values in ratios.items():
-        if np.any(values <= 0):
-            raise ValueError(
-                f"ratios[{label!r}] must be positive (they are plotted on a log scale)"
-            )
-        ax.hist(np.log10(values), bins=40, alpha=0.55, density=True, label=label)
-    ax.axvline(0.0, color="k", ls=":", label="expected value (Claim 3.1)")
-    ax.set_xlabel(r"$\log_{10}\, \|c\, W_{L:1}(0)\, x\|^2 / \|x\|^2$")
-    ax.set_ylabel("density")
-    ax.legend()
-
-
-def plot_gap_curves(ax, curves: dict[str, np.ndarray], rate: float | None = None) -> None:
-    """Relative gap ``(l(t) - OPT) / (l(0) - OPT)`` against the step, log scale; with ``rate``
-    the guarantee ``rate^t`` of Theorem 4.1 as a dashed line."""
-    curves = _curves("curves", curves)
-    if rate is not None:
-        rate = v.real("rate", rate, low=0.0)
-    longest = 1
-    for label, gap in curves.items():
-        ax.semilogy(np.arange(gap.size), np.maximum(gap / gap[0], 1e-300), label=label)
-        longest = max(longest, gap.size)
-    if rate is not None:
-        t = np.arange(longest)
-        ax.semilogy(t, rate**t, "k--", label="guarantee of Theorem 4.1")
-    ax.set_ylim(bottom=1e-12, top=10.0)
-    ax.set_xlabel("step $t$")
-    ax.set_ylabel(r"$(\ell(t) - \mathrm{OPT}) / (\ell(0) - \mathrm{OPT})$")
-    ax.legend()
-
-
-def plot_iterations_vs_depth(
-    ax, depths, narrow: np.ndarray, wide: np.ndarray, guarantee: float, wide_label: str
-) -> None:
-    """Median (line) and interquartile range (band) of the iterations to reach the target, against
-    depth, for width-1 chains and wide networks; the wide networks' guaranteed count as a dashed
-    line. Runs that never arrive count as infinitely long."""
-    depths = _numbers("depths", depths)
-    if depths.ndim != 1 or depths.size == 0:
-        raise ValueError(f"depths must be a non-empty 1-D array, got shape {depths.shape}")
-    guarantee = v.real("guarantee", guarantee, low=0.0, strict_low=True)
-    for name, data in (("narrow", narrow), ("wide", wide)):
-        arr = _numbers(name, data)
-        if arr.ndim != 2 or arr.shape[0] != depths.size:
-            raise ValueError(f"{name} must have shape (len(depths), runs), got {arr.shape}")
-    for data, label, color in ((narrow, "width 1", "tab:red"), (wide, wide_label, "tab:blue")):
-        with np.errstate(invalid="ignore"):  # quantiles between a finite count and inf
-            q1, med, q3 = np.percentile(np.asarray(data, dtype=float), [25, 50, 75], axis=1)
-        q1, med, q3 = (np.where(np.isnan(q), np.inf, q) for q in (q1, med, q3))
-        ax.semilogy(depths, med, "o-", color=color, label=f"{label}: median, 25-75% band")
-        ax.fill_between(depths, q1, np.minimum(q3, 1e9), color=color, alpha=0.2)
-    ax.axhline(guarantee, color="k", ls="--", label="guaranteed count for wide networks")
-    ax.set_xlabel("depth $L$")
-    ax.set_ylabel(r"iterations to reach $\epsilon$")
-    ax.legend()
-
-
-def plot_bands(ax, ratios: dict, title: str) -> None:
-    """Scaled singular values of ``W_{L:i}(0)`` and ``W_{i:1}(0) X`` against i, with the band
-    [0.8, 1.2] of Propositions 6.2-6.3. ``ratios`` holds the arrays of :func:`band_ratios`
-    stacked over seeds (shape ``(seeds, L - 1)`` each)."""
-    keys = ("outer_max", "outer_min", "inner_max", "inner_min")
-    missing = [k for k in keys if k not in ratios] if isinstance(ratios, dict) else list(keys)
-    if missing:
-        raise ValueError(f"ratios must be a dict as returned by band_ratios; missing {missing}")
-    styles = {
-        "outer": ("tab:blue", r"$W_{L:i}(0)$", 2),
-        "inner": ("tab:green", r"$W_{i:1}(0) X$", 1),
-    }
-    for key, (color, name, first) in styles.items():
-        for kind, marker in (("max", "^"), ("min", "v")):
-            values = np.atleast_2d(np.asarray(ratios[f"{key}_{kind}"], dtype=float))
-            index = np.arange(first, first + values.shape[1]) + (0.1 if key == "inner" else -0.1)
-            ax.plot(
-                np.tile(index, values.shape[0]),
-                values.ravel(),
-                marker,
-                ls="none",
-                color=color,
-                alpha=0.5,
-                label=rf"{name}: $\sigma_{{\{kind}}}$ / scale",
-            )
-    for level in (0.8, 1.2):
-        ax.axhline(level, color="k", ls="--", lw=1)
-    ax.set_xlabel("$i$")
-    ax.set_ylabel("singular value / its scale")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-
-
-def plot_lazy(ax_loss, ax_move, run: DescentRun, radius: float, label: str = "") -> None:
-    """Left: the loss along the run. Right: ``max_i ||W_i(t) - W_i(0)||_F`` and the radius R of
-    Section 7."""
-    if not isinstance(run, DescentRun):
-        raise ValueError(f"run must be a DescentRun, got {type(run).__name__}")
-    radius = v.real("radius", radius, low=0.0, strict_low=True)
-    t = np.arange(run.loss.size)
-    ax_loss.semilogy(t, run.loss, label=label or "loss")
-    ax_loss.set_xlabel("step $t$")
-    ax_loss.set_ylabel(r"loss $\ell(t)$")
-    ax_move.plot(t, run.distance, label=label or r"$\max_i \|W_i(t) - W_i(0)\|_F$")
-    ax_move.axhline(radius, color="k", ls="--", label=f"radius $R$ = {radius:.3g}")
-    ax_move.set_yscale("log")
-    ax_move.set_xlabel("step $t$")
-    ax_move.set_ylabel(r"$\max_i \|W_i(t) - W_i(0)\|_F$")
-    ax_move.legend()
-
-
-def plot_relative_movement(ax, widths, movement) -> None:
-    """Relative movement of the layers against the width, log-log, with a slope -1/2 guide."""
-    widths = _numbers("widths", widths)
-    movement = _numbers("movement", movement)
-    if widths.ndim != 1 or widths.shape != movement.shape or widths.size == 0:
-        raise ValueError(
-            f"widths and movement must be 1-D arrays of the same length, got {widths.shape} "
-            f"and {movement.shape}"
-        )
-    ax.loglog(widths, movement, "o-", label="measured")
-    ax.loglog(widths, movement[-1] * (widths / widths[-1]) ** -0.5, "k:", label=r"slope $-1/2$")
-    ax.set_xlabel("width $m$")
-    ax.set_ylabel(r"$\max_i \|W_i(T) - W_i(0)\|_2 / \|W_i(0)\|_2$")
-    ax.legend()
-
-
-def plot_preconditioner(
-    ax, runs: dict[str, tuple[np.ndarray, np.ndarray]], low: float, high: float
-):
-    """Extreme eigenvalues of P(t), each divided by its scale ``L sigma^2 / d_out``, against the
-    step, with the bounds ``low`` and ``high`` of Section 7.3."""
-    if not isinstance(runs, dict) or not runs:
-        raise ValueError("runs must be a non-empty dict of label -> (lam_min, lam_max)")
-    low = v.real("low", low, low=0.0, strict_low=True)
-    high = v.real("high", high, low=0.0, strict_low=True)
-    for k, (label, (lam_min, lam_max)) in enumerate(runs.items()):
-        t = np.arange(len(lam_min))
-        ax.semilogy(t, lam_max, color=f"C{k}", label=f"{label}: " + r"$\lambda_{\max}$")
-        ax.semilogy(t, lam_min, color=f"C{k}", ls="-.", label=f"{label}: " + r"$\lambda_{\min}$")
-    ax.axhline(high, color="k", ls="--", lw=1, label=f"upper bound {high:g}")
-    ax.axhline(low, color="k", ls=":", lw=1, label=f"lower bound {low:g}")
-    ax.set_xlabel("step $t$")
-    ax.set_ylabel(r"eigenvalue of $P(t)$ / $(L \sigma^2 / d_{out})$")
-    ax.legend(fontsize=8)

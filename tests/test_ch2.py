@@ -202,3 +202,69 @@ def test_plot_functions_draw():
     )
     ch2.plot_phi_along_rays(ax, [0.1, 0.2], {2: np.array([-0.01, -0.04])})
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Du & Hu figures (sections 2.4 and 2.5)
+
+
+def _dh_data_and_net():
+    X, Y = ll.width.spectrum_data(5, 9, rank=3, kappa=4.0, d_out=2, rng=1, noise=0.1)
+    return X, Y, ll.width.gaussian_network(5, 6, 2, 4, 2)
+
+
+def test_dh_plot_functions_draw():
+    X, Y, net = _dh_data_and_net()
+    run = ll.width.descent(X, Y, net, ll.width.dh_step_size(X, 4, 2), 10, track_preconditioner=True)
+    fig, axes = plt.subplots(3, 3)
+    ax = axes.ravel()
+    ch2.plot_norm_histograms(ax[0], {"a": np.array([0.5, 1.0, 2.0])})
+    ch2.plot_gap_curves(ax[1], {"run": run.loss}, rate=0.9)
+    ch2.plot_iterations_vs_depth(
+        ax[2], [1, 2], np.array([[1.0, 2.0], [3.0, np.inf]]), np.ones((2, 2)), 10.0, "wide"
+    )
+    ch2.plot_bands(ax[3], {k: v[None] for k, v in ll.width.band_ratios(net, X).items()}, "t")
+    ch2.plot_lazy(ax[4], ax[5], run, 5.0)
+    ch2.plot_relative_movement(ax[6], [8, 16, 32], [0.4, 0.3, 0.2])
+    ch2.plot_preconditioner(ax[7], {"run": (run.lam_min, run.lam_max)}, 0.3, 3.0)
+    ch2.plot_distances(ax[8], {"run": run})
+    assert all(ax.has_data() for ax in axes.ravel())
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda ax, run: ch2.plot_norm_histograms(ax, {}), "ratios"),
+        (lambda ax, run: ch2.plot_norm_histograms(ax, {"a": [-1.0, 1.0]}), "ratios"),
+        (lambda ax, run: ch2.plot_gap_curves(ax, {"a": [[1.0]]}), "curves"),
+        (lambda ax, run: ch2.plot_gap_curves(ax, {"a": [1.0]}, rate=-0.5), "rate"),
+        (
+            lambda ax, run: ch2.plot_iterations_vs_depth(
+                ax, [1], np.ones((2, 2)), np.ones((1, 2)), 1.0, "w"
+            ),
+            "narrow",
+        ),
+        (
+            lambda ax, run: ch2.plot_iterations_vs_depth(
+                ax, [1], np.ones((1, 2)), np.ones((1, 2)), 0.0, "w"
+            ),
+            "guarantee",
+        ),
+        (lambda ax, run: ch2.plot_bands(ax, {"outer_max": 1}, "t"), "ratios"),
+        (lambda ax, run: ch2.plot_lazy(ax, ax, "run", 1.0), "run"),
+        (lambda ax, run: ch2.plot_lazy(ax, ax, run, 0.0), "radius"),
+        (lambda ax, run: ch2.plot_relative_movement(ax, [1, 2], [1.0]), "widths"),
+        (lambda ax, run: ch2.plot_preconditioner(ax, {}, 0.3, 3.0), "runs"),
+        (lambda ax, run: ch2.plot_preconditioner(ax, {"a": ([1.0], [2.0])}, 0.0, 3.0), "low"),
+        (lambda ax, run: ch2.plot_distances(ax, {}), "runs"),
+        (lambda ax, run: ch2.plot_distances(ax, {"a": "run"}), "runs"),
+    ],
+)
+def test_dh_plot_functions_validate(call, name):
+    X, Y, net = _dh_data_and_net()
+    run = ll.width.descent(X, Y, net, 0.01, 2)
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match=name):
+        call(ax, run)
+    plt.close(fig)

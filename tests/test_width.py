@@ -2,19 +2,14 @@
 
 import math
 
-import matplotlib
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.special import comb
+from strategies import NON_FINITE
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from scipy.special import comb  # noqa: E402
-from strategies import NON_FINITE  # noqa: E402
-
-import linnet_lib as ll  # noqa: E402
+import linnet_lib as ll
 
 W = ll.width
 
@@ -197,7 +192,7 @@ def test_gaussian_products_shape_and_second_moment():
     draws = W.gaussian_products(v, [2, 30, 3], 4000, 0, batch=500)
     assert draws.shape == (4000, 3, 1)
     # E ||A_2 A_1 v||^2 = 3 * 30 * ||v||^2
-    mean, low, high = W.mean_interval(np.sum(draws**2, axis=(1, 2)) / 90, level=0.999)
+    mean, low, high = ll.stats.mean_interval(np.sum(draws**2, axis=(1, 2)) / 90, level=0.999)
     assert low <= 1.0 <= high and mean == pytest.approx(1.0, abs=0.1)
 
 
@@ -224,90 +219,11 @@ def test_gaussian_products_validates(V, dims, draws, name):
         W.gaussian_products(V, dims, draws, 0)
 
 
-def test_mean_interval_normal_approximation():
-    samples = np.array([1.0, 2.0, 3.0, 4.0])
-    mean, low, high = W.mean_interval(samples, level=0.95)
-    half = 1.959964 * samples.std(ddof=1) / 2
-    assert mean == 2.5
-    assert (low, high) == pytest.approx((2.5 - half, 2.5 + half), rel=1e-6)
-
-
-@pytest.mark.parametrize(
-    "samples, level, name",
-    [
-        ([1.0], 0.9, "samples"),
-        ([1.0, np.nan], 0.9, "samples"),
-        ([1.0, 2.0], 1.0, "level"),
-        ([1.0, 2.0], 0.0, "level"),
-        (["a", "b"], 0.9, "samples"),
-    ],
-)
-def test_mean_interval_validates(samples, level, name):
-    with pytest.raises(ValueError, match=name):
-        W.mean_interval(samples, level)
-
-
-def test_quantile_log_se_matches_the_asymptotic_formula():
-    # exponential(1): q_0.9 = log 10, density there 0.1, so se(q) = sqrt(0.09 / N) / 0.1 and
-    # se(log q) = se(q) / q
-    samples = np.random.default_rng(5).exponential(size=4000)
-    q, se = W.quantile_log_se(samples, 0.9, rng=6)
-    assert q == pytest.approx(np.quantile(samples, 0.9))
-    assert q == pytest.approx(math.log(10), rel=0.05)
-    predicted = math.sqrt(0.09 / 4000) / 0.1 / math.log(10)
-    assert se == pytest.approx(predicted, rel=0.2)
-    assert W.quantile_log_se(samples, 0.9, rng=6) == (q, se)
-
-
-@pytest.mark.parametrize(
-    "samples, level, kwargs, name",
-    [
-        ([1.0], 0.9, {}, "samples"),
-        ([1.0, 0.0], 0.9, {}, "samples"),
-        ([1.0, np.inf], 0.9, {}, "samples"),
-        ([1.0, 2.0], 1.0, {}, "level"),
-        ([1.0, 2.0], 0.9, {"resamples": 1}, "resamples"),
-    ],
-)
-def test_quantile_log_se_validates(samples, level, kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        W.quantile_log_se(samples, level, rng=0, **kwargs)
-
-
-def test_loglog_slope_matches_polyfit_and_its_standard_error():
-    gen = np.random.default_rng(8)
-    x = np.repeat([10.0, 20.0, 40.0, 80.0], 5)
-    y = 3.0 * x**-0.5 * np.exp(0.1 * gen.standard_normal(x.size))
-    slope, se = W.loglog_slope(x, y)
-    fit, cov = np.polyfit(np.log(x), np.log(y), 1, cov="unscaled")
-    residual = np.log(y) - np.polyval(fit, np.log(x))
-    assert slope == pytest.approx(fit[0], rel=1e-12)
-    assert se == pytest.approx(math.sqrt(cov[0, 0] * residual @ residual / (x.size - 2)), rel=1e-9)
-    assert W.loglog_slope([1.0, 2.0, 4.0], [1.0, 0.5, 0.25]) == pytest.approx(
-        (-1.0, 0.0), abs=1e-12
-    )
-
-
-@pytest.mark.parametrize(
-    "x, y, name",
-    [
-        ([1.0, 2.0], [1.0, 2.0], "x"),
-        ([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], "x"),
-        ([1.0, 2.0, 3.0], [1.0, 2.0], "x and y"),
-        ([1.0, -2.0, 3.0], [1.0, 2.0, 3.0], "x"),
-        ([1.0, 2.0, 3.0], [1.0, 0.0, 3.0], "y"),
-    ],
-)
-def test_loglog_slope_validates(x, y, name):
-    with pytest.raises(ValueError, match=name):
-        W.loglog_slope(x, y)
-
-
 def test_expected_log_gain_matches_monte_carlo():
     x = np.array([1.0, 0.0, 0.0])
     draws = W.gaussian_products(x, [3, 4, 4, 2], 6000, 11)
     logs = np.log(np.sum(draws**2, axis=(1, 2)) * W.xavier_factor(4, 3, 2) ** 2)
-    mean, low, high = W.mean_interval(logs, level=0.999)
+    mean, low, high = ll.stats.mean_interval(logs, level=0.999)
     assert low <= W.expected_log_gain(4, 3, 2) <= high
     # width 1: each hidden layer contributes digamma(1/2) + log 2 = -1.2704
     assert W.expected_log_gain(1, 5, 1) == pytest.approx(5 * -1.27036284546, rel=1e-9)
@@ -318,7 +234,7 @@ def test_expected_log_gain_matches_monte_carlo():
 def test_initial_losses_mean(data):
     X, Y = data
     losses = W.initial_losses(X, Y, 8, 3, 3000, 4)
-    _, low, high = W.mean_interval(losses, level=0.999)
+    _, low, high = ll.stats.mean_interval(losses, level=0.999)
     assert low <= 0.5 * (np.sum(X**2) + np.sum(Y**2)) <= high
     with pytest.raises(ValueError, match="draws"):
         W.initial_losses(X, Y, 8, 3, 0, 4)
@@ -596,60 +512,3 @@ def test_non_finite_data_rejected(bad, net):
     X[0, 0] = bad
     with pytest.raises(ValueError, match="X"):
         W.predictions(net, X)
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures
-
-
-def test_plot_functions_draw(data, net):
-    X, Y = data
-    run = W.descent(X, Y, net, W.dh_step_size(X, 4, 2), 10, track_preconditioner=True)
-    fig, axes = plt.subplots(2, 4)
-    W.plot_norm_histograms(axes[0, 0], {"a": np.array([0.5, 1.0, 2.0])})
-    W.plot_gap_curves(axes[0, 1], {"run": run.loss}, rate=0.9)
-    W.plot_iterations_vs_depth(
-        axes[0, 2], [1, 2], np.array([[1.0, 2.0], [3.0, np.inf]]), np.ones((2, 2)), 10.0, "wide"
-    )
-    W.plot_bands(axes[0, 3], {k: v[None] for k, v in W.band_ratios(net, X).items()}, "t")
-    W.plot_lazy(axes[1, 0], axes[1, 1], run, 5.0)
-    W.plot_relative_movement(axes[1, 2], [8, 16, 32], [0.4, 0.3, 0.2])
-    W.plot_preconditioner(axes[1, 3], {"run": (run.lam_min, run.lam_max)}, 0.3, 3.0)
-    assert all(ax.has_data() for ax in axes.ravel())
-    plt.close(fig)
-
-
-@pytest.mark.parametrize(
-    "call, name",
-    [
-        (lambda ax, run: W.plot_norm_histograms(ax, {}), "ratios"),
-        (lambda ax, run: W.plot_norm_histograms(ax, {"a": [-1.0, 1.0]}), "ratios"),
-        (lambda ax, run: W.plot_gap_curves(ax, {"a": [[1.0]]}), "curves"),
-        (lambda ax, run: W.plot_gap_curves(ax, {"a": [1.0]}, rate=-0.5), "rate"),
-        (
-            lambda ax, run: W.plot_iterations_vs_depth(
-                ax, [1], np.ones((2, 2)), np.ones((1, 2)), 1.0, "w"
-            ),
-            "narrow",
-        ),
-        (
-            lambda ax, run: W.plot_iterations_vs_depth(
-                ax, [1], np.ones((1, 2)), np.ones((1, 2)), 0.0, "w"
-            ),
-            "guarantee",
-        ),
-        (lambda ax, run: W.plot_bands(ax, {"outer_max": 1}, "t"), "ratios"),
-        (lambda ax, run: W.plot_lazy(ax, ax, "run", 1.0), "run"),
-        (lambda ax, run: W.plot_lazy(ax, ax, run, 0.0), "radius"),
-        (lambda ax, run: W.plot_relative_movement(ax, [1, 2], [1.0]), "widths"),
-        (lambda ax, run: W.plot_preconditioner(ax, {}, 0.3, 3.0), "runs"),
-        (lambda ax, run: W.plot_preconditioner(ax, {"a": ([1.0], [2.0])}, 0.0, 3.0), "low"),
-    ],
-)
-def test_plot_functions_validate(data, net, call, name):
-    X, Y = data
-    run = W.descent(X, Y, net, 0.01, 2)
-    fig, ax = plt.subplots()
-    with pytest.raises(ValueError, match=name):
-        call(ax, run)
-    plt.close(fig)
