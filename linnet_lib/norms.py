@@ -22,11 +22,12 @@ letting ``|w_11|`` grow without bound.
 from __future__ import annotations
 
 import numpy as np
+from scipy.integrate import solve_ivp
 
 from . import _validate as v
 from .networks import balanced_init, end_to_end, gaussian_init
 from .sensing import CompletionLoss
-from .training import TrainingResult, gradient_flow
+from .training import IntegrationError, TrainingResult
 
 #: The observed entries (0-based): (1, 2), (2, 1) and (2, 2) in the notes' 1-based notation.
 OBSERVED_ROWS = np.array([0, 1, 1])
@@ -165,6 +166,33 @@ def signed_start(
     return balanced_init(W0, n, rng=gen)
 
 
+def _layer_rhs(loss, depth: int):
+    """Right side of the per-layer gradient flow for a ``2 x 2`` network stored as one vector.
+
+    The same equations as :func:`linnet_lib.gradient_flow` (``dW_j/dt = -W_{n:j+1}^T G W_{j-1:1}^T``
+    with ``G`` the loss gradient at the product), written for a stack of ``2 x 2`` layers so that one
+    evaluation costs a few small products instead of a pass through the general code: the runs of
+    this module need tens of thousands of evaluations each.
+    """
+    eye = np.eye(2)
+    grad = loss._grad if hasattr(loss, "_grad") else loss.grad
+
+    def rhs(_t, y):
+        layers = y.reshape(depth, 2, 2)
+        below = [eye]
+        for j in range(1, depth):
+            below.append(layers[j - 1] @ below[-1])
+        G = grad(layers[depth - 1] @ below[depth - 1])
+        out = np.empty((depth, 2, 2))
+        above = eye
+        for j in range(depth - 1, -1, -1):
+            out[j] = (above.T @ G) @ below[j].T
+            above = above @ layers[j]
+        return -out.ravel()
+
+    return rhs
+
+
 def flow(
     loss,
     layers,
@@ -175,21 +203,59 @@ def flow(
     rtol: float = 1e-10,
     atol: float = 1e-14,
 ) -> TrainingResult:
-    """Per-layer gradient flow from ``layers``, recorded at ``t = 0`` and ``count`` log-spaced
-    times from ``t_min`` to ``t_max``.
+    """Per-layer gradient flow of a ``2 x 2`` network from ``layers``, recorded at ``t = 0`` and
+    ``count`` log-spaced times from ``t_min`` to ``t_max``.
 
     Uses ``solve_ivp``'s LSODA, which switches to a stiff method when needed: near the end the
     entries (1, 2) and (2, 1) relax at a rate of order ``|w_11|^{2 - 2/n}`` while the slow drift
     takes times of order ``|w_11|^{2 + 2/n}``, so an explicit method would need a number of steps
-    growing like a power of ``t``.
+    growing like a power of ``t``. The equations are those of :func:`linnet_lib.gradient_flow`,
+    evaluated by a right side specialised to ``2 x 2`` layers (about ten times faster).
+    Raises :class:`~linnet_lib.IntegrationError` if the solver fails.
     """
     t_max = v.real("t_max", t_max, low=0.0, strict_low=True)
     t_min = v.real("t_min", t_min, low=0.0, strict_low=True)
     count = v.positive_int("count", count, minimum=2)
     if t_min >= t_max:
         raise ValueError(f"t_min must be < t_max, got t_min={t_min} and t_max={t_max}")
+    ws = v.weights("layers", layers)
+    if any(w.shape != (2, 2) for w in ws):
+        raise ValueError(f"layers must be 2 x 2 matrices, got shapes {[w.shape for w in ws]}")
+    if tuple(getattr(loss, "shape", ())) != (2, 2) or not hasattr(loss, "value"):
+        raise ValueError(f"loss must be a loss on 2 x 2 matrices, got {type(loss).__name__}")
+    rtol = v.real("rtol", rtol, low=0.0, strict_low=True)
+    atol = v.real("atol", atol, low=0.0, strict_low=True)
+    n = len(ws)
     t = np.r_[0.0, np.logspace(np.log10(t_min), np.log10(t_max), count)]
-    return gradient_flow(loss, layers, t, method="LSODA", rtol=rtol, atol=atol)
+    y0 = np.concatenate([w.ravel() for w in ws])
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            sol = solve_ivp(
+                _layer_rhs(loss, n),
+                (0.0, t[-1]),
+                y0,
+                t_eval=t,
+                method="LSODA",
+                rtol=rtol,
+                atol=atol,
+            )
+        except FloatingPointError as exc:
+            raise IntegrationError(f"gradient flow overflowed: {exc}") from exc
+    if sol.status != 0 or sol.y.shape[1] != t.size:
+        raise IntegrationError(f"solve_ivp failed before t = {t[-1]:g}: {sol.message}")
+    stack = sol.y.T.reshape(t.size, n, 2, 2)
+    mats = stack[:, 0]
+    for j in range(1, n):
+        mats = stack[:, j] @ mats
+    return TrainingResult(
+        t=sol.t,
+        end_to_end=mats,
+        loss=np.array([loss.value(W) for W in mats]),
+        singular_values=np.linalg.svd(mats, compute_uv=False),
+        depth=n,
+        weights=tuple(stack[:, j].copy() for j in range(n)),
+        info={"nfev": sol.nfev, "method": "LSODA", "rtol": rtol, "atol": atol},
+    )
 
 
 def growth_prediction(t, depth: int) -> tuple[np.ndarray, np.ndarray]:
