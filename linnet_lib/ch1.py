@@ -194,18 +194,28 @@ def plot_velocity_bars(ax, sigmas: Sequence[float], depths: Sequence[int]) -> di
     return speeds
 
 
-def plot_eigenvalue_curves(ax, sigma_small: np.ndarray, depths: Sequence[int]) -> None:
-    """Eigenvalue ``n sigma^{2(n-1)/n}`` of P(W) along ``u_r v_r^T`` against the singular value."""
-    for n in depths:
-        ax.loglog(
-            sigma_small,
-            n * sigma_small ** (2 * (n - 1) / n),
-            color=depth_color(n),
-            label=f"depth {n}",
+def plot_eigenvalue_curves(
+    ax, sigma_small: np.ndarray, depths: Sequence[int]
+) -> dict[int, np.ndarray]:
+    """Eigenvalue ``n sigma^{2(n-1)/n}`` of P(W) along ``u_r v_r^T`` against the singular value.
+
+    Returns the drawn curves ``{depth: eigenvalues at sigma_small}``, so that a notebook can check
+    them against the dynamics.
+    """
+    sigma_small = np.asarray(sigma_small, dtype=float)
+    if sigma_small.ndim != 1 or sigma_small.size == 0 or np.any(sigma_small <= 0):
+        raise ValueError(
+            f"sigma_small must be a non-empty 1-D array of positive numbers, got {sigma_small!r}"
         )
+    curves = {}
+    for n in depths:
+        n = v.positive_int("depth", n)
+        curves[n] = n * sigma_small ** (2 * (n - 1) / n)
+        ax.loglog(sigma_small, curves[n], color=depth_color(n), label=f"depth {n}")
     ax.set_xlabel(r"singular value $\sigma_r$ of $W$")
     ax.set_ylabel(r"eigenvalue of $P(W)$ along $u_r v_r^\top$")
     ax.legend()
+    return curves
 
 
 # ---------------------------------------------------------------------------------------------

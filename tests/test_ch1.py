@@ -150,7 +150,9 @@ def test_plot_functions_draw(target_loss):
     ch1.plot_trajectories(axes, runs, np.diag([1.0, 0.4]))
     shares = ch1.plot_velocity_bars(axes[0], (0.5, 0.1), (1, 2))
     assert np.allclose(shares[1], [0.5, 0.5])
-    ch1.plot_eigenvalue_curves(axes[1], np.logspace(-2, 0, 5), (1, 2))
+    curves = ch1.plot_eigenvalue_curves(axes[1], np.logspace(-2, 0, 5), (1, 2))
+    assert np.allclose(curves[1], 1.0)
+    assert np.allclose(curves[2], 2 * np.logspace(-2, 0, 5))
     ch1.plot_loop_scaling(axes[1], [0.02, 0.01], {2: np.array([1e-3, 2.5e-4])})
     A, B, values = ch1.scalar_landscape(points=21)
     ch1.plot_scalar_landscape(axes[0], A, B, values, {"a": (1.0, 1.0)})
@@ -187,3 +189,12 @@ def test_time_to_reach_entry_interpolates_and_entry_when():
     assert run.t[k - 1] < t_half < run.t[k]
     assert ch1.entry_when(run, (0, 0), (0, 0), 0.5) == pytest.approx(0.5)
     assert np.isnan(ch1.entry_when(run, (0, 0), (1, 1), 5.0))
+
+
+def test_plot_eigenvalue_curves_rejects_bad_input():
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="sigma_small"):
+        ch1.plot_eigenvalue_curves(ax, np.array([0.0, 1.0]), (2,))
+    with pytest.raises(ValueError, match="depth"):
+        ch1.plot_eigenvalue_curves(ax, np.array([0.5, 1.0]), (0,))
+    plt.close(fig)
