@@ -15,8 +15,9 @@ from . import _validate as v
 from .checks import relative_difference
 from .losses import SquareLoss
 from .networks import balanced_init, end_to_end, layer_gradients
+from .networks import unbalancedness as unbalancedness_of
 from .plotting import depth_color
-from .training import gradient_descent, gradient_flow
+from .training import TrainingResult, gradient_descent, gradient_flow
 from .width import DescentRun
 
 # ---------------------------------------------------------------------------------------------
@@ -212,6 +213,38 @@ def theorem2_bound(gap0: float, alpha: float, delta: float, depth: int, t) -> np
     return gap0 * np.exp(-2 * alpha * delta ** (2 * (n - 1) / n) * np.asarray(t, dtype=float))
 
 
+def asymptotic_rate(target, depth: int) -> float:
+    """``2 lambda_min(P(target))``: the rate at which ``phi - phi*`` decays near the balanced
+    minimum of ``||W - target||_F^2 / 2`` along its slowest direction.
+
+    From the eigenvalues of the preconditioner (Corollary 1): ``2 n sigma_min^{2(n-1)/n}`` for a
+    square target (n equal terms), ``2 sigma_min^{2(n-1)/n}`` for a non-square one (the direction
+    pairing the smallest singular direction with the null space has a single term).
+    """
+    L = v.matrix("target", target)
+    n = v.positive_int("depth", depth)
+    s_min = float(np.linalg.svd(L, compute_uv=False)[-1])
+    terms = n if L.shape[0] == L.shape[1] else 1
+    return 2 * terms * s_min ** (2 * (n - 1) / n)
+
+
+def tight_start(target, distance: float) -> np.ndarray:
+    """``target + distance * u v^T`` with u the left singular vector of the smallest singular
+    value and v a unit vector of the null space (for a wide target; the mirror image for a tall
+    one): the start from which the gap decays at the rate of Theorem 2's proof, since the
+    preconditioner acts there with its smallest eigenvalue ``sigma_min^{2(n-1)/n}``."""
+    L = v.matrix("target", target)
+    distance = v.real("distance", distance, low=0.0)
+    d_out, d_in = L.shape
+    if d_out == d_in:
+        raise ValueError(f"target must not be square (no null space), got shape {L.shape}")
+    U, _, Vt = np.linalg.svd(L, full_matrices=True)
+    k = min(d_out, d_in)
+    if d_in > d_out:
+        return L + distance * np.outer(U[:, k - 1], Vt[-1])
+    return L + distance * np.outer(U[:, -1], Vt[k - 1])
+
+
 def start_at_distance(target, distance: float, rng=None) -> np.ndarray:
     """``target + distance * E`` with E a random matrix of unit Frobenius norm."""
     L = v.matrix("target", target)
@@ -306,6 +339,96 @@ def balanced_network_near(target, distance: float, depth: int, rng=None) -> list
     """A balanced depth-n network whose product lies at ``distance`` from ``target``."""
     gen = v.rng(rng)
     return balanced_init(start_at_distance(target, distance, gen), depth, rng=gen)
+
+
+def unbalanced_copy(
+    layers: Sequence[np.ndarray], unbalancedness: float, rng=None
+) -> list[np.ndarray]:
+    """The network with each hidden space j rescaled by ``M_j = I + c A_j`` (random ``A_j``),
+    ``W_j -> M_j W_j M_{j-1}^{-1}``, with c found by bisection so that the unbalancedness equals
+    ``unbalancedness`` (to 1e-12 relative). The product is unchanged."""
+    net = v.weights("layers", layers)
+    level = v.real("unbalancedness", unbalancedness, low=0.0, strict_low=True)
+    if len(net) < 2:
+        raise ValueError("layers must have at least two layers (a hidden space to rescale)")
+    gen = v.rng(rng)
+    directions = [gen.standard_normal((w.shape[0], w.shape[0])) for w in net[:-1]]
+
+    def rescaled(c: float) -> list[np.ndarray]:
+        scales = [np.eye(net[0].shape[1])]
+        scales += [np.eye(a.shape[0]) + c * a for a in directions]
+        scales += [np.eye(net[-1].shape[0])]
+        return [scales[j + 1] @ w @ np.linalg.inv(scales[j]) for j, w in enumerate(net)]
+
+    low, high = 0.0, 1e-6
+    while unbalancedness_of(rescaled(high)) < level:
+        low, high = high, 2 * high
+        if high > 1.0:
+            raise ValueError(f"unbalancedness {level:g} is out of reach of small rescalings")
+    for _ in range(200):
+        mid = (low + high) / 2
+        if unbalancedness_of(rescaled(mid)) < level:
+            low = mid
+        else:
+            high = mid
+        if high - low <= 1e-13 * high:
+            break
+    return rescaled(high)
+
+
+def descent_to_target(
+    target, layers: Sequence[np.ndarray], lr: float, steps: int, record_every: int = 1
+) -> TrainingResult:
+    """Gradient descent on ``phi`` for ``l(W) = ||W - target||_F^2 / 2`` (whitened regression),
+    the same steps as :func:`linnet_lib.gradient_descent` but without its per-step validation,
+    so that the ~10^5 iterations of Remark 2's prescription run in a second or two. Records
+    step 0, every ``record_every``-th step and the last; stops if the loss is no longer finite."""
+    L = v.matrix("target", target)
+    net = [w.copy() for w in v.weights("layers", layers)]
+    if (net[-1].shape[0], net[0].shape[1]) != L.shape:
+        raise ValueError(f"layers must multiply to the shape of target {L.shape}")
+    lr = v.real("lr", lr, low=0.0, strict_low=True)
+    steps = v.positive_int("steps", steps, minimum=0)
+    record_every = v.positive_int("record_every", record_every)
+    n = len(net)
+    record_steps, records = [0], [[w.copy() for w in net]]
+    diverged = False
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, steps + 1):
+            prefix = [np.eye(L.shape[1])]  # prefix[j] = W_j ... W_1
+            for w in net:
+                prefix.append(w @ prefix[-1])
+            back = prefix[-1] - L  # W_n ... W_{j+1} transposed times the gradient, from j = n
+            grads = [None] * n
+            for j in range(n - 1, -1, -1):
+                grads[j] = back @ prefix[j].T
+                back = net[j].T @ back
+            net = [w - lr * g for w, g in zip(net, grads, strict=True)]
+            if not all(np.isfinite(w).all() for w in net):
+                diverged = True
+                break
+            if k % record_every == 0 or k == steps:
+                record_steps.append(k)
+                records.append([w.copy() for w in net])
+    with np.errstate(over="ignore", invalid="ignore"):
+        mats = np.array([end_to_end(r) for r in records])
+        losses = 0.5 * np.sum((mats - L) ** 2, axis=(1, 2))
+    finite = int(np.argmin(np.isfinite(losses))) if not np.isfinite(losses).all() else len(losses)
+    if finite < len(losses):  # finite layers whose product overflows count as diverged too
+        diverged, records, record_steps = True, records[:finite], record_steps[:finite]
+        mats, losses = mats[:finite], losses[:finite]
+    steps_arr = np.array(record_steps)
+    return TrainingResult(
+        t=steps_arr * lr,
+        end_to_end=mats,
+        loss=losses,
+        singular_values=np.array([np.linalg.svd(m, compute_uv=False) for m in mats]),
+        depth=n,
+        weights=tuple(np.array([r[j] for r in records]) for j in range(n)),
+        steps=steps_arr,
+        diverged=diverged,
+        info={"lr": lr},
+    )
 
 
 def remark2_step_size(target, delta: float, depth: int) -> float:

@@ -189,6 +189,78 @@ def test_remark2_constants():
         ch2.remark2_step_size(target, -1.0, 2)
 
 
+@pytest.mark.parametrize("shape", [(2, 3), (3, 2), (3, 3), (1, 2)])
+@pytest.mark.parametrize("depth", [2, 3])
+def test_asymptotic_rate_is_twice_smallest_preconditioner_eigenvalue(shape, depth):
+    target = np.random.default_rng(3).standard_normal(shape)
+    eigenvalues, _ = ll.preconditioner_eigen(target, depth)
+    assert ch2.asymptotic_rate(target, depth) == pytest.approx(2 * eigenvalues.min())
+
+
+def test_asymptotic_rate_validates():
+    with pytest.raises(ValueError, match="depth"):
+        ch2.asymptotic_rate(np.eye(2), 0)
+    with pytest.raises(ValueError, match="target"):
+        ch2.asymptotic_rate(np.ones(3), 2)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (3, 2), (1, 2)])
+def test_tight_start_is_along_the_slowest_direction(shape):
+    target = np.random.default_rng(4).standard_normal(shape)
+    W = ch2.tight_start(target, 0.01)
+    assert np.linalg.norm(W - target) == pytest.approx(0.01)
+    # the gap is an eigenvector of P(target) for its smallest eigenvalue
+    G = (W - target) / 0.01
+    velocity = ll.end_to_end_velocity(target, G, 3)
+    assert np.allclose(velocity, ch2.asymptotic_rate(target, 3) / 2 * G)
+
+
+def test_tight_start_validates():
+    with pytest.raises(ValueError, match="square"):
+        ch2.tight_start(np.eye(2), 0.1)
+    with pytest.raises(ValueError, match="distance"):
+        ch2.tight_start(np.ones((1, 2)), -0.1)
+
+
+def test_unbalanced_copy_hits_the_level_and_keeps_the_product():
+    net = ll.balanced_init(np.array([[1.0, 0.5, -0.2], [0.3, 0.8, 0.1]]), 3, rng=0)
+    copy = ch2.unbalanced_copy(net, 1e-3, rng=1)
+    assert ll.unbalancedness(copy) == pytest.approx(1e-3, rel=1e-9)
+    assert ll.relative_difference(ll.end_to_end(copy), ll.end_to_end(net)) < 1e-12
+
+
+def test_unbalanced_copy_validates():
+    net = ll.balanced_init(np.eye(2), 2)
+    with pytest.raises(ValueError, match="unbalancedness"):
+        ch2.unbalanced_copy(net, 0.0)
+    with pytest.raises(ValueError, match="two layers"):
+        ch2.unbalanced_copy([np.eye(2)], 0.1)
+    with pytest.raises(ValueError, match="out of reach"):
+        ch2.unbalanced_copy(net, 1e6, rng=0)
+
+
+def test_descent_to_target_matches_gradient_descent():
+    target = np.array([[1.0, -0.5, 0.2], [0.3, 0.4, 0.9]])
+    net = ll.gaussian_init([3, 4, 4, 2], 0.5, 2)
+    loss = ll.SquareLoss.to_target(target)
+    generic = ll.gradient_descent(loss, net, 0.05, 40, record_every=7)
+    fast = ch2.descent_to_target(target, net, 0.05, 40, record_every=7)
+    assert np.array_equal(generic.steps, fast.steps)
+    assert np.allclose(generic.end_to_end, fast.end_to_end, rtol=1e-13, atol=1e-14)
+    assert np.allclose(generic.loss, fast.loss, rtol=1e-12)
+    assert np.allclose(generic.t, fast.t)
+
+
+def test_descent_to_target_reports_divergence_and_validates():
+    target = np.ones((1, 1))
+    run = ch2.descent_to_target(target, [np.full((1, 1), 2.0)] * 2, 5.0, 100)
+    assert run.diverged and np.all(np.isfinite(run.loss))
+    with pytest.raises(ValueError, match="shape of target"):
+        ch2.descent_to_target(np.ones((2, 2)), [np.eye(3)], 0.1, 1)
+    with pytest.raises(ValueError, match="lr"):
+        ch2.descent_to_target(target, [np.eye(1)], 0.0, 1)
+
+
 def test_plot_functions_draw():
     fig, ax = plt.subplots()
     ch2.plot_escape_times(ax, [0.1, 0.01], {2: np.array([1.0, 2.0])})
