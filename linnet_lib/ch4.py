@@ -15,7 +15,7 @@ from . import _validate as v
 from .networks import gaussian_init
 from .plotting import depth_color
 from .sensing import CompletionLoss, SensingLoss, effective_rank, nuclear_norm_minimizer
-from .training import TrainingResult, gradient_descent
+from .training import TrainingResult
 
 
 def _depth(depth) -> int:
@@ -68,6 +68,116 @@ def small_gaussian_layers(shape, depth: int, init_scale: float, rng=None) -> lis
     return gaussian_init(dims, init_scale ** (1.0 / n) / np.sqrt(width), rng=rng)
 
 
+def _residual_function(loss):
+    """``W -> (residuals, gradient-from-residuals)`` for a sensing or completion loss, without the
+    per-call validation of the loss methods (the descent below calls it tens of thousands of times)."""
+    if isinstance(loss, SensingLoss):
+        A, b, m, shape = loss._A, loss.values, loss.count, loss.shape
+
+        def residuals(W):
+            return A @ W.ravel() - b
+
+        def gradient(r):
+            return (A.T @ r).reshape(shape) / m
+
+    else:
+        rows, cols, b, m, shape = loss.rows, loss.cols, loss.values, loss.count, loss.shape
+
+        def residuals(W):
+            return W[rows, cols] - b
+
+        def gradient(r):
+            G = np.zeros(shape)
+            G[rows, cols] = r / m
+            return G
+
+    return residuals, gradient
+
+
+def sensing_descent(
+    loss,
+    weights,
+    lr: float,
+    steps: int,
+    *,
+    record_every: int = 1,
+    stop_loss: float | None = None,
+) -> TrainingResult:
+    """Gradient descent on a linear network for a sensing or completion loss: the iteration of
+    :func:`linnet_lib.gradient_descent` (same update, same records, same stopping and divergence
+    rules, same result type), written for these losses so that a step costs two products with the
+    measurements and the layer products, not a pass through the general code with its checks.
+
+    Every layer takes ``W_j <- W_j - lr * W_{n:j+1}^T G W_{j-1:1}^T`` with ``G`` the loss gradient at
+    the end-to-end matrix. Records step 0, every ``record_every``-th step and the last; with
+    ``stop_loss``, stops (and records) at the first step whose loss is at most ``stop_loss``; stops
+    with ``diverged`` set if the loss becomes non-finite.
+    """
+    _sensing_loss(loss)
+    layers = [w.copy() for w in v.weights("weights", weights)]
+    if (layers[-1].shape[0], layers[0].shape[1]) != tuple(loss.shape):
+        raise ValueError(
+            f"weights must multiply to a {loss.shape} matrix, got "
+            f"{(layers[-1].shape[0], layers[0].shape[1])}"
+        )
+    lr = v.real("lr", lr, low=0.0, strict_low=True)
+    steps = v.positive_int("steps", steps, minimum=0)
+    record_every = v.positive_int("record_every", record_every)
+    if stop_loss is not None:
+        stop_loss = v.real("stop_loss", stop_loss)
+    residuals, gradient = _residual_function(loss)
+    n = len(layers)
+
+    def products(ls):
+        below = [ls[0]]
+        for W in ls[1:]:
+            below.append(W @ below[-1])
+        return below
+
+    record_steps, records = [0], [[w.copy() for w in layers]]
+    below = products(layers)
+    r = residuals(below[-1])
+    diverged = False
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, steps + 1):
+            G = gradient(r)
+            above = None
+            grads = [None] * n
+            for j in range(n - 1, -1, -1):
+                left = G if above is None else above.T @ G
+                grads[j] = left if j == 0 else left @ below[j - 1].T
+                above = layers[j] if above is None else above @ layers[j]
+            layers = [w - lr * g for w, g in zip(layers, grads, strict=True)]
+            below = products(layers)
+            r = residuals(below[-1])
+            value = 0.5 * np.dot(r, r) / loss.count
+            if not np.isfinite(value):
+                diverged = True
+                break
+            if (
+                (stop_loss is not None and value <= stop_loss)
+                or k % record_every == 0
+                or k == steps
+            ):
+                record_steps.append(k)
+                records.append([w.copy() for w in layers])
+                if stop_loss is not None and value <= stop_loss:
+                    break
+    mats = np.array([products(ls)[-1] for ls in records])
+    steps_arr = np.array(record_steps)
+    return TrainingResult(
+        t=steps_arr * lr,
+        end_to_end=mats,
+        loss=np.array([loss.value(W) for W in mats]),
+        singular_values=np.linalg.svd(mats, compute_uv=False),
+        depth=n,
+        weights=tuple(np.array([ls[j] for ls in records]) for j in range(n)),
+        steps=steps_arr,
+        diverged=diverged,
+        info={"lr": lr},
+    )
+
+
 def train_from_small_init(
     loss,
     depth: int,
@@ -79,13 +189,13 @@ def train_from_small_init(
     rng=None,
     record_every: int | None = None,
 ) -> TrainingResult:
-    """Gradient descent on a depth-``n`` linear network from :func:`small_gaussian_layers`, stopped
-    at the first step with loss at most ``stop_loss`` or after ``max_steps`` steps. Depth 1 is
-    plain gradient descent on the loss itself."""
+    """Gradient descent (:func:`sensing_descent`) on a depth-``n`` linear network from
+    :func:`small_gaussian_layers`, stopped at the first step with loss at most ``stop_loss`` or after
+    ``max_steps`` steps. Depth 1 is plain gradient descent on the loss itself."""
     _sensing_loss(loss)
     layers = small_gaussian_layers(loss.shape, depth, init_scale, rng=rng)
     every = max_steps if record_every is None else record_every
-    return gradient_descent(loss, layers, lr, max_steps, record_every=every, stop_loss=stop_loss)
+    return sensing_descent(loss, layers, lr, max_steps, record_every=every, stop_loss=stop_loss)
 
 
 def completion_sweep(
@@ -313,6 +423,7 @@ __all__ = [
     "plot_figure2",
     "plot_figure3",
     "relative_error",
+    "sensing_descent",
     "singular_value_runs",
     "small_gaussian_layers",
     "stable_entry_step",

@@ -280,11 +280,7 @@ class TensorCompletionLoss:
         self.values = y
         self.count = y.size
         self._flat = flat
-        # one-hot row selectors: (m, d_n) for each mode, so that gradients are einsum contractions
-        self._onehot = [
-            (self.indices[:, n][:, None] == np.arange(d)).astype(float)
-            for n, d in enumerate(self.shape)
-        ]
+        self._scatter: dict[tuple[int, int], np.ndarray] = {}
 
     @classmethod
     def observe(cls, target, count: int, rng=None) -> TensorCompletionLoss:
@@ -345,23 +341,40 @@ class TensorCompletionLoss:
         mats = self._check_factors(factors)
         return self._grads(mats)[1]
 
+    def _scatter_index(self, n: int, R: int) -> np.ndarray:
+        """Flat positions ``i_{kn} R + z`` of every (observation, component) pair in a ``(d_n, R)``
+        array, cached per ``R``: the gradient of mode n is one ``np.bincount`` over them (a sum in a
+        fixed order, so the result does not depend on the BLAS kernel)."""
+        key = (n, R)
+        if key not in self._scatter:
+            self._scatter[key] = (self.indices[:, n][:, None] * R + np.arange(R)).ravel()
+        return self._scatter[key]
+
     def _grads(self, mats) -> tuple[np.ndarray, list[np.ndarray]]:
         rows = self._rows(mats)
         N = len(rows)
+        R = rows[0].shape[1]
         # products of all rows but one, by prefix and suffix products (no division by zero)
-        prefix = [np.ones_like(rows[0])]
-        for n in range(N - 1):
+        prefix = [None, rows[0]]
+        for n in range(1, N - 1):
             prefix.append(prefix[-1] * rows[n])
-        suffix = [np.ones_like(rows[0])]
-        for n in range(N - 1, 0, -1):
-            suffix.append(suffix[-1] * rows[n])
-        suffix = suffix[::-1]
-        full = prefix[-1] * rows[-1]
+        suffix = [None] * N
+        suffix[N - 2] = rows[N - 1]
+        for n in range(N - 3, -1, -1):
+            suffix[n] = suffix[n + 1] * rows[n + 1]
+        others = [suffix[0]] + [
+            prefix[n] if n == N - 1 else prefix[n] * suffix[n] for n in range(1, N)
+        ]
+        full = others[0] * rows[0]
         r = full.sum(axis=1) - self.values
         weighted = (r / self.count)[:, None]
         grads = [
-            np.einsum("kd,kz->dz", self._onehot[n], weighted * prefix[n] * suffix[n])
-            for n in range(N)
+            np.bincount(
+                self._scatter_index(n, R),
+                weights=(weighted * others[n]).ravel(),
+                minlength=d * R,
+            ).reshape(d, R)
+            for n, d in enumerate(self.shape)
         ]
         return r, grads
 
