@@ -1,5 +1,5 @@
-"""Tests of linnet_lib.optimizers (explicit optimisers on end-to-end matrices) and of
-linnet_lib.ch3_figures (the l_p regression experiment of Chapter 3, Figure 1 left)."""
+"""Tests of linnet_lib.optimizers (explicit optimisers on end-to-end matrices) and of the l_p
+regression experiment of Chapter 3, Figure 1 left (in linnet_lib.ch3)."""
 
 import matplotlib
 
@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import linnet_lib as ll  # noqa: E402
-from linnet_lib import ch3_figures as f3  # noqa: E402
+from linnet_lib import ch3 as f3  # noqa: E402
 
 opt = ll.optimizers
 
@@ -251,7 +251,7 @@ def test_tune_step_validates(kwargs, match):
 
 
 # ---------------------------------------------------------------------------------------------
-# ch3_figures: data, Hessian, minimiser
+# ch3 (section 3.3): data, Hessian, minimiser
 
 
 def test_diabetes_data_is_standardised():
@@ -338,7 +338,7 @@ def test_step_grid():
 
 
 # ---------------------------------------------------------------------------------------------
-# ch3_figures: iteration counts and tuning
+# ch3 (section 3.3): iteration counts and tuning
 
 
 def test_descent_and_optimizer_counts_agree_at_depth_one():
@@ -379,7 +379,7 @@ def test_tune_descent_and_tune_optimizer():
 
 
 # ---------------------------------------------------------------------------------------------
-# ch3_figures: figures
+# ch3 (section 3.3): figures
 
 
 def test_plot_gap_curves_and_bars():
