@@ -12,9 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _validate as v
+from . import norms as _norms
+from . import tensor as _tensor
+from .checks import relative_difference
 from .networks import gaussian_init
 from .plotting import depth_color
 from .sensing import CompletionLoss, SensingLoss, effective_rank, nuclear_norm_minimizer
+from .svd_dynamics import central_derivative, stencil_times
 from .training import TrainingResult
 
 
@@ -416,8 +420,108 @@ def compressed_rank(loss, W, tolerance: float) -> int:
     )
 
 
+# --------------------------------------------------------------------------------------------------
+# Section 4.3: unbalanced (Gaussian) starts on loss (15)
+# --------------------------------------------------------------------------------------------------
+
+
+def gaussian_sign_runs(
+    loss, depth: int, seeds, t_max: float, count: int, scale: float = 8e-3
+) -> dict[str, np.ndarray]:
+    """Gradient flow on a ``2 x 2`` loss from independent Gaussian layers (the starts of the original
+    code of Razin & Cohen, 2020: entries ``N(0, scale^2)``, drawn again until ``det W(0) > 0``), one
+    run per seed, each to ``t_max`` with ``count`` log-spaced records (:func:`linnet_lib.norms.flow`).
+
+    Returns arrays over the seeds: ``changed`` (1.0 if ``det W`` has changed sign at a recorded time,
+    else 0.0), ``loss_at_change`` (the loss at the first recorded time after the change, NaN if
+    none), ``solver_crossings`` (sign changes of ``det W`` between consecutive solver steps),
+    ``final_norm`` (``||W||_F`` at the end), ``final_shortfall`` (the Frobenius bound of Proposition 5
+    minus ``||W||_F`` at the end: positive where the bound fails), ``final_loss`` and ``final_det``.
+    """
+    n = v.positive_int("depth", depth, minimum=2)
+    seeds = [v.positive_int(f"seeds[{i}]", s, minimum=0) for i, s in enumerate(seeds)]
+    if not seeds:
+        raise ValueError("seeds must be a non-empty sequence of integers >= 0")
+    c, c_prime = _norms.proof_constants()
+    keys = (
+        "changed",
+        "loss_at_change",
+        "solver_crossings",
+        "final_norm",
+        "final_shortfall",
+        "final_loss",
+        "final_det",
+    )
+    out: dict[str, list] = {key: [] for key in keys}
+    for seed in seeds:
+        start = _norms.signed_start(n, scale, 1, rng=seed, balanced=False)
+        run = _norms.flow(loss, start, t_max, count)
+        det = np.linalg.det(run.end_to_end)
+        k = _norms.first_sign_change(det, 1)
+        final_norm = float(np.linalg.norm(run.end_to_end[-1]))
+        out["changed"].append(float(k is not None))
+        out["loss_at_change"].append(np.nan if k is None else float(run.loss[k]))
+        out["solver_crossings"].append(float(run.info["det_crossings"].size))
+        out["final_norm"].append(final_norm)
+        out["final_shortfall"].append(
+            float(_norms.norm_bound(run.loss[-1], c, c_prime)) - final_norm
+        )
+        out["final_loss"].append(float(run.loss[-1]))
+        out["final_det"].append(float(det[-1]))
+    return {key: np.array(vals) for key, vals in out.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Section 4.5: the component norm dynamics, measured by central differences
+# --------------------------------------------------------------------------------------------------
+
+
+def component_rate_gaps(loss, start, centers, h: float, orders) -> tuple[list[float], np.ndarray]:
+    """How far the measured speed of the component norms of a CP model is from the book's formulas.
+
+    Solves tensor gradient flow (:func:`linnet_lib.tensor.gradient_flow`) from the factors ``start``
+    and records it at ``centers`` and ``centers +- h``; the measured speed is the central difference
+    of the component norms. For each entry of ``orders``, the prediction is
+    :func:`linnet_lib.tensor.component_rate` with that order ``N`` (the balanced formula
+    ``N rho^(2 - 2/N) push``), or, for the string ``"general"``,
+    :func:`linnet_lib.tensor.component_rate_from_factors` (any start). Returns the relative
+    differences (Frobenius norm over all times and components), one per entry of ``orders``, and the
+    recorded component norms (shape ``(3 K, R)``).
+    """
+    if not isinstance(loss, _tensor.TensorCompletionLoss):
+        raise ValueError(f"loss must be a TensorCompletionLoss, got {type(loss).__name__}")
+    orders = list(orders)
+    if not orders:
+        raise ValueError("orders must be a non-empty sequence of orders N >= 1 or 'general'")
+    for i, N in enumerate(orders):
+        if N != "general":
+            v.positive_int(f"orders[{i}]", N)
+    times = stencil_times(centers, h)
+    path = _tensor.gradient_flow(loss, start, np.concatenate([[0.0], times]))
+    states = [[A[k] for A in path] for k in range(1, times.size + 1)]
+    component_norms = np.array([_tensor.component_norms(state) for state in states])
+    middle = states[1::3]
+    push = np.array([loss.component_push(state) for state in middle])
+    rho, rho_dot = central_derivative(component_norms, h)
+    gaps = []
+    for N in orders:
+        if N == "general":
+            predicted = np.array(
+                [
+                    _tensor.component_rate_from_factors(state, p)
+                    for state, p in zip(middle, push, strict=True)
+                ]
+            )
+        else:
+            predicted = _tensor.component_rate(rho, push, N)
+        gaps.append(relative_difference(rho_dot, predicted))
+    return gaps, component_norms
+
+
 __all__ = [
     "completion_sweep",
+    "component_rate_gaps",
+    "gaussian_sign_runs",
     "compressed_rank",
     "factorization_jacobian_rank",
     "plot_figure2",

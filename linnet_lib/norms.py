@@ -108,13 +108,17 @@ def _losses(loss_values) -> np.ndarray:
     return lv
 
 
-def norm_bound(loss_values, c: float, c_prime: float) -> np.ndarray:
-    """The right side of Proposition 5, ``c l^{-1/2} + c'`` (``+inf`` where ``l = 0``)."""
+def norm_bound(loss_values, c: float, c_prime: float, exponent: float = 0.5) -> np.ndarray:
+    """The right side of Proposition 5, ``c l^{-1/2} + c'`` (``+inf`` where ``l = 0``).
+
+    ``exponent`` replaces the ``1/2`` of ``l^{-1/2}``: the book's sharpness controls pass a slightly
+    larger one to show that the bound then fails."""
     lv = _losses(loss_values)
     c = v.real("c", c, low=0.0, strict_low=True)
     c_prime = v.real("c_prime", c_prime)
+    exponent = v.real("exponent", exponent, low=0.0, strict_low=True)
     with np.errstate(divide="ignore"):
-        return c / np.sqrt(lv) + c_prime
+        return c * lv ** (-exponent) + c_prime
 
 
 def w11_bound(loss_values) -> np.ndarray:

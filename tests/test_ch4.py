@@ -168,3 +168,87 @@ def test_factorization_jacobian_rank_drops_at_a_degenerate_point():
     )
     with pytest.raises(ValueError, match="U"):
         ch4.factorization_jacobian_rank((6, 5), 3, U=np.ones((6, 2)))
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_sensing_descent_is_gradient_descent(depth):
+    target = sensing.spectrum_target((6, 5), [3.0, 1.0], rng=0)
+    loss = sensing.gaussian_sensing(target, 20, rng=1, scale=1.0)
+    layers = ch4.small_gaussian_layers((6, 5), depth, 1e-2, rng=2)
+    a = ll.gradient_descent(loss, layers, 0.01, 300, record_every=7)
+    b = ch4.sensing_descent(loss, layers, 0.01, 300, record_every=7)
+    assert np.array_equal(a.steps, b.steps) and np.allclose(a.t, b.t)
+    assert np.abs(a.end_to_end - b.end_to_end).max() <= 1e-12 * np.abs(a.end_to_end).max()
+    assert b.loss == pytest.approx(a.loss, rel=1e-10)
+    for wa, wb in zip(a.weights, b.weights, strict=True):
+        assert np.abs(wa - wb).max() <= 1e-12
+
+
+def test_sensing_descent_completion_stop_and_divergence():
+    truth = sensing.low_rank_target((8, 8), 2, rng=0)
+    loss = sensing.CompletionLoss.observe(truth, 40, rng=1)
+    layers = ch4.small_gaussian_layers((8, 8), 2, 1e-2, rng=2)
+    lr = 40 * ch4.stable_entry_step(truth, 2)
+    a = ll.gradient_descent(loss, layers, lr, 5000, record_every=100, stop_loss=1e-4)
+    b = ch4.sensing_descent(loss, layers, lr, 5000, record_every=100, stop_loss=1e-4)
+    assert np.array_equal(a.steps, b.steps) and b.loss[-1] <= 1e-4 < b.loss[-2]
+    assert np.abs(a.end_to_end - b.end_to_end).max() <= 1e-12
+    wild = ch4.sensing_descent(loss, layers, 1e4 * lr, 200)
+    assert wild.diverged and np.all(np.isfinite(wild.loss))
+
+
+def test_sensing_descent_errors():
+    loss = sensing.gaussian_sensing(np.eye(3), 5, rng=0)
+    with pytest.raises(ValueError, match="loss"):
+        ch4.sensing_descent(ll.SquareLoss(np.eye(3), np.eye(3)), [np.eye(3)], 0.1, 2)
+    with pytest.raises(ValueError, match="multiply"):
+        ch4.sensing_descent(loss, [np.eye(2)], 0.1, 2)
+    with pytest.raises(ValueError, match="lr"):
+        ch4.sensing_descent(loss, [np.eye(3)], 0.0, 2)
+    with pytest.raises(ValueError, match="record_every"):
+        ch4.sensing_descent(loss, [np.eye(3)], 0.1, 2, record_every=0)
+
+
+def test_gaussian_sign_runs_depth_2_lose_the_sign():
+    from linnet_lib import norms
+
+    out = ch4.gaussian_sign_runs(norms.completion_2x2(), 2, [0, 1], 1e3, 31)
+    assert set(out) == {
+        "changed",
+        "loss_at_change",
+        "solver_crossings",
+        "final_norm",
+        "final_shortfall",
+        "final_loss",
+        "final_det",
+    }
+    assert np.all(out["changed"] == 1.0) and np.all(out["solver_crossings"] >= 1)
+    assert np.all(out["loss_at_change"] > 0.3)
+    assert np.all(out["final_det"] < 0) and np.all(out["final_shortfall"] > 0)
+    assert np.all(out["final_norm"] < 5)
+    with pytest.raises(ValueError, match="depth"):
+        ch4.gaussian_sign_runs(norms.completion_2x2(), 1, [0], 1e3, 31)
+    with pytest.raises(ValueError, match="seeds"):
+        ch4.gaussian_sign_runs(norms.completion_2x2(), 2, [], 1e3, 31)
+
+
+def test_component_rate_gaps_balanced_and_unbalanced():
+    from linnet_lib import tensor as tn
+
+    target = tn.low_rank_tensor((4, 4, 4), 2, rng=0, weights=(1.0, 0.5))
+    loss = tn.TensorCompletionLoss.observe(target, 30, rng=1)
+    start = tn.balanced(tn.random_factors((4, 4, 4), 3, 0.3, rng=2))
+    (exact, wrong), norms_rec = ch4.component_rate_gaps(loss, start, [1.0, 2.0], 1e-3, (3, 2))
+    assert exact < 1e-5 < 1e-2 < wrong
+    assert norms_rec.shape == (6, 3)
+    unbalanced = [start[0] * 2.0, start[1] * 0.5, start[2]]
+    (balanced_formula, general), _ = ch4.component_rate_gaps(
+        loss, unbalanced, [1.0, 2.0], 1e-3, (3, "general")
+    )
+    assert general < 1e-5 < 1e-2 < balanced_formula
+    with pytest.raises(ValueError, match="loss"):
+        ch4.component_rate_gaps(None, start, [1.0], 1e-3, (3,))
+    with pytest.raises(ValueError, match="orders"):
+        ch4.component_rate_gaps(loss, start, [1.0], 1e-3, ())
+    with pytest.raises(ValueError, match="orders"):
+        ch4.component_rate_gaps(loss, start, [1.0], 1e-3, (0,))

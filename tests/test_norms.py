@@ -242,3 +242,57 @@ def test_plot_norm_vs_loss():
     with pytest.raises(ValueError, match="same length"):
         norms.plot_norm_vs_loss(ax, {"a": (lv, lv[:-1], {})}, 0.4, -8.0)
     plt.close(fig)
+
+
+def test_flow_matches_the_general_gradient_flow():
+    loss, layers = norms.completion_2x2(), norms.signed_start(3, 1e-2, 1, rng=3)
+    run = norms.flow(loss, layers, 50.0, 12, rtol=1e-12, atol=1e-14)
+    reference = ll.gradient_flow(loss, layers, run.t, rtol=1e-12, atol=1e-14)
+    assert np.abs(run.end_to_end - reference.end_to_end).max() < 1e-8
+    assert run.loss == pytest.approx(reference.loss, rel=1e-6, abs=1e-12)
+    for j in range(3):
+        assert np.abs(run.weights[j] - reference.weights[j]).max() < 1e-8
+
+
+def test_flow_general_loss_route_matches_the_completion_route():
+    class Square(ll.Loss):
+        shape = (2, 2)
+
+        def _value(self, W):
+            return norms.completion_2x2()._value(W)
+
+        def _grad(self, W):
+            return norms.completion_2x2()._grad(W)
+
+    layers = norms.signed_start(2, 1e-2, 1, rng=0)
+    a = norms.flow(norms.completion_2x2(), layers, 20.0, 10)
+    b = norms.flow(Square(), layers, 20.0, 10)
+    assert np.abs(a.end_to_end - b.end_to_end).max() < 1e-9
+
+
+def test_flow_reports_determinant_crossings_between_solver_steps():
+    loss = norms.completion_2x2()
+    balanced = norms.flow(loss, norms.signed_start(3, 1e-2, 1, rng=0), 1e4, 20)
+    assert balanced.info["det_crossings"].size == 0
+    assert balanced.info["solver_steps"] > 100
+    # an unbalanced depth-2 start loses the sign early (see the book's remark), seen by the steps
+    unbalanced = norms.flow(loss, norms.signed_start(2, 8e-3, 1, rng=0, balanced=False), 1e3, 20)
+    crossings = unbalanced.info["det_crossings"]
+    assert crossings.size >= 1
+    det = np.linalg.det(unbalanced.end_to_end)
+    k = norms.first_sign_change(det, 1)
+    assert crossings[0] >= unbalanced.t[k - 1]
+
+
+def test_flow_rejects_other_shapes():
+    with pytest.raises(ValueError, match="2 x 2"):
+        norms.flow(norms.completion_2x2(), [np.eye(3)], 1.0)
+    with pytest.raises(ValueError, match="loss"):
+        norms.flow(ll.SquareLoss(np.eye(3), np.eye(3)), [np.eye(2)], 1.0)
+
+
+def test_norm_bound_exponent():
+    assert norms.norm_bound(0.01, 1.0, -1.0, exponent=1.0) == pytest.approx(99.0)
+    assert norms.norm_bound(0.01, 2.0, 0.0) == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="exponent"):
+        norms.norm_bound(0.01, 1.0, 0.0, exponent=0.0)
