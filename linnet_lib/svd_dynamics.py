@@ -12,6 +12,7 @@ Tools for Definition 4, Proposition 4, Theorem 3, Lemma 2 and Exercise 5 of the 
 * :func:`exercise5_solution` and :func:`lemma2_solution` are the closed forms;
 * :class:`LinearLoss` is ``l(W) = -<C, W>``, whose projections are constant when ``C`` and the start
   are diagonal;
+* :func:`sign_changes` locates sign changes of a sampled quantity (the determinant, for Lemma 2);
 * :func:`incremental_learning`, :func:`reach_times` and :func:`plot_incremental` make the figure of
   rank-by-rank learning.
 """
@@ -234,19 +235,47 @@ def reach_times(t, sv, fraction: float = 0.5) -> np.ndarray:
     return out
 
 
-def incremental_learning(loss, init, depths, t_eval) -> dict[int, np.ndarray]:
+def incremental_learning(
+    loss, init, depths, t_eval, *, method: str = "DOP853", rtol: float = 1e-12, atol: float = 1e-14
+) -> dict[int, np.ndarray]:
     """Singular values (sorted, shape ``(T, k)``) of the end-to-end flow from the same matrix
-    ``init`` at each depth in ``depths``."""
+    ``init`` at each depth in ``depths`` (solver settings passed to
+    :func:`linnet_lib.gradient_flow`)."""
     W0 = v.matrix("init", init)
     ds = [v.positive_int("depths[i]", d) for d in depths] if len(depths) else []
     if not ds:
         raise ValueError("depths must be a non-empty sequence of integers >= 1")
-    return {n: gradient_flow(loss, W0, t_eval, depth=n).singular_values for n in ds}
+    return {
+        n: gradient_flow(
+            loss, W0, t_eval, depth=n, method=method, rtol=rtol, atol=atol
+        ).singular_values
+        for n in ds
+    }
 
 
-def plot_incremental(axes, t, svals: dict, top: int = 3, targets=None) -> None:
+def sign_changes(t, values) -> np.ndarray:
+    """The times at which ``values`` (sampled at the increasing times ``t``) changes sign between two
+    consecutive samples, located by linear interpolation; a sample equal to zero counts as a change
+    on each side. A change and a change back between the same two samples are not seen: sample
+    densely where the values are small."""
+    t = np.asarray(t, dtype=float)
+    x = np.asarray(values, dtype=float)
+    if t.ndim != 1 or t.size < 2 or not np.all(np.isfinite(t)) or np.any(np.diff(t) <= 0):
+        raise ValueError("t must be a strictly increasing 1-D array of at least 2 finite times")
+    if x.shape != t.shape or not np.all(np.isfinite(x)):
+        raise ValueError(f"values must be a finite 1-D array of the same length as t ({t.size})")
+    k = np.nonzero(np.sign(x[1:]) != np.sign(x[:-1]))[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(x[k] == x[k + 1], 0.0, x[k] / (x[k] - x[k + 1]))
+    return t[k] + frac * (t[k + 1] - t[k])
+
+
+def plot_incremental(
+    axes, t, svals: dict, top: int = 3, targets=None, log_time: bool = False
+) -> None:
     """One panel per depth: the ``top`` largest singular values against time, with the target's
-    singular values (if given) as dotted lines."""
+    singular values (if given) as dotted lines. With ``log_time`` the time axis is linear up to 1 and
+    logarithmic beyond (so that ``t = 0`` shows)."""
     top = v.positive_int("top", top)
     if not isinstance(svals, dict) or not svals:
         raise ValueError("svals must be a non-empty dict {depth: array (T, k)}")
@@ -264,6 +293,9 @@ def plot_incremental(axes, t, svals: dict, top: int = 3, targets=None) -> None:
         if targets is not None:
             for x in np.asarray(targets, dtype=float)[:top]:
                 ax.axhline(x, color="0.5", lw=0.8, ls=":")
+        if log_time:
+            ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_xlim(0, t[-1])
         ax.set_title(f"depth {n}")
         ax.set_xlabel("time $t$")
         ax.legend(loc="lower right", fontsize=8)

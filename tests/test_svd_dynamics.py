@@ -147,3 +147,44 @@ def test_theorem3_gap_validates():
         sd.theorem3_gap(loss, [np.eye(2)], 2, [0.1], 1e-4)
     with pytest.raises(ValueError, match="h"):
         sd.theorem3_gap(loss, np.eye(2), 2, [0.1], 0.0)
+
+
+def test_sign_changes_locates_each_crossing():
+    t = np.linspace(0.0, 2.0, 201)
+    found = sd.sign_changes(t, np.cos(3 * t))
+    assert found == pytest.approx([np.pi / 6, np.pi / 2], abs=1e-4)
+    assert sd.sign_changes(t, t + 1.0).size == 0
+    # two quick changes between the same two samples are invisible, as documented
+    assert sd.sign_changes([0.0, 1.0], [1.0, 1.0]).size == 0
+    assert sd.sign_changes([0.0, 1.0, 2.0], [1.0, 0.0, -1.0]) == pytest.approx([1.0, 1.0])
+    with pytest.raises(ValueError, match="t must"):
+        sd.sign_changes([1.0, 0.0], [1.0, -1.0])
+    with pytest.raises(ValueError, match="values"):
+        sd.sign_changes([0.0, 1.0], [1.0, np.nan])
+
+
+def test_depth_one_flow_changes_the_determinant_sign_and_depth_two_does_not():
+    # the book's Lemma 2 control: same problem and start, dense records
+    target = ll.sensing.low_rank_target((4, 4), 1, rng=0)
+    loss = ll.sensing.gaussian_sensing(target, 8, rng=1, scale=1.0)
+    W0 = 0.05 * np.random.default_rng(2).standard_normal((4, 4))
+    t = np.linspace(0.0, 3.0, 601)
+    counts = {}
+    for n in (1, 2):
+        run = ll.gradient_flow(loss, ll.balanced_init(W0, n), t, rtol=1e-10, atol=1e-14)
+        counts[n] = sd.sign_changes(t, np.linalg.det(run.end_to_end)).size
+    assert counts[2] == 0
+
+
+def test_incremental_learning_solver_options_and_log_axis():
+    rng = np.random.default_rng(0)
+    loss = ll.SquareLoss.to_target(np.diag([1.0, 0.3]))
+    t = np.linspace(0.0, 20.0, 41)
+    W0 = 1e-2 * rng.standard_normal((2, 2))
+    a = sd.incremental_learning(loss, W0, (2,), t)
+    b = sd.incremental_learning(loss, W0, (2,), t, method="LSODA", rtol=1e-10, atol=1e-14)
+    assert np.abs(a[2] - b[2]).max() < 1e-6
+    fig, axes = plt.subplots(1, 1)
+    sd.plot_incremental([axes], t, b, top=2, log_time=True)
+    assert axes.get_xscale() == "symlog"
+    plt.close(fig)
