@@ -18,7 +18,16 @@ from .networks import balanced_init, end_to_end, layer_gradients
 from .networks import unbalancedness as unbalancedness_of
 from .plotting import depth_color
 from .training import TrainingResult, gradient_descent, gradient_flow
-from .width import DescentRun
+from .width import (
+    DescentRun,
+    descent,
+    dh_step_size,
+    gaussian_network,
+    induction_radius,
+    perturbation_ratios,
+    preconditioner_matrix,
+    relative_movement,
+)
 
 # ---------------------------------------------------------------------------------------------
 # 2.1 Saddle points at the origin
@@ -449,8 +458,63 @@ def remark2_unbalancedness(target, delta: float, depth: int) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Du & Hu figures (sections 2.4 and 2.5): each draws on axes the notebook provides, from the
-# numbers computed with linnet_lib.width
+# Du & Hu recipes and figures (sections 2.4 and 2.5), built on linnet_lib.width; each figure
+# draws on axes the notebook provides
+
+
+def lazy_sweep(
+    X, Y, widths: Sequence[int], depth: int, inits: int, rng=None, *, max_steps: int = 2000
+) -> dict:
+    """Gradient descent at Du & Hu's largest step ``d_out / (3 L ||X^T X||)`` from ``inits``
+    Gaussian initialisations at each width, each run until the loss has fallen by 1e10 (or
+    ``max_steps``). Needs reduced data (Assumption 5.1: ``OPT = 0``).
+
+    Returns a dict of arrays with one entry per run (widths in the order given, initialisations
+    within a width): ``width``, ``steps``, ``loss0`` (= l(0)), ``radius`` (R of Section 7 with
+    B = l(0)), ``distance`` (largest ``max_i ||W_i(t) - W_i(0)||_F``), ``movement`` (relative
+    movement of the last iterate), ``P_change`` (``||P(T) - P(0)||_F / ||P(0)||_F``) and the
+    ratios ``"15"``, ``"16"``, ``"17"`` of :func:`linnet_lib.width.perturbation_ratios`; and
+    ``runs``, a dict width -> (DescentRun, R) of the first initialisation at each width.
+    """
+    X = v.matrix("X", X)
+    Y = v.matrix("Y", Y, shape=(None, X.shape[1]))
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths:
+        raise ValueError(f"widths must be a non-empty sequence of widths, got {widths!r}")
+    widths = [v.positive_int(f"widths[{k}]", w) for k, w in enumerate(widths)]
+    L = v.positive_int("depth", depth, minimum=3)
+    inits = v.positive_int("inits", inits)
+    max_steps = v.positive_int("max_steps", max_steps)
+    gen = v.rng(rng)
+    d_in, d_out = X.shape[0], Y.shape[0]
+    lr = dh_step_size(X, L, d_out)
+    keys = ("width", "steps", "loss0", "radius", "distance", "movement", "P_change")
+    out = {key: [] for key in keys + ("15", "16", "17")}
+    runs = {}
+    for width in widths:
+        for k in range(inits):
+            init = gaussian_network(d_in, width, d_out, L, gen)
+            run = descent(X, Y, init, lr, max_steps, stop_gap=1e-10)
+            final = run.final_weights
+            radius = induction_radius(X, L, d_out, run.loss[0])
+            P0 = preconditioner_matrix(init, X)
+            values = (
+                width,
+                run.steps,
+                run.loss[0],
+                radius,
+                run.distance.max(),
+                relative_movement(final, init),
+                relative_difference(preconditioner_matrix(final, X), P0),
+            )
+            for key, value in zip(keys, values, strict=True):
+                out[key].append(value)
+            for key, ratio in perturbation_ratios(final, init, X).items():
+                out[key].append(ratio)
+            if k == 0:
+                runs[width] = (run, radius)
+    result = {key: np.array(value, dtype=float) for key, value in out.items()}
+    result["runs"] = runs
+    return result
 
 
 def _dh_array(name: str, value) -> np.ndarray:
@@ -586,8 +650,9 @@ def plot_lazy(ax_loss, ax_move, run: DescentRun, radius: float, label: str = "")
     ax_move.legend()
 
 
-def plot_relative_movement(ax, widths, movement) -> None:
-    """Relative movement of the layers against the width, log-log, with a slope -1/2 guide."""
+def plot_relative_movement(ax, widths, movement, ylabel: str | None = None) -> None:
+    """Relative movement of the layers against the width, log-log, with a slope -1/2 guide
+    (``ylabel`` replaces the default axis label when the values are normalised otherwise)."""
     widths = _dh_array("widths", widths)
     movement = _dh_array("movement", movement)
     if widths.ndim != 1 or widths.shape != movement.shape or widths.size == 0:
@@ -598,7 +663,7 @@ def plot_relative_movement(ax, widths, movement) -> None:
     ax.loglog(widths, movement, "o-", label="measured")
     ax.loglog(widths, movement[-1] * (widths / widths[-1]) ** -0.5, "k:", label=r"slope $-1/2$")
     ax.set_xlabel("width $m$")
-    ax.set_ylabel(r"$\max_i \|W_i(T) - W_i(0)\|_2 / \|W_i(0)\|_2$")
+    ax.set_ylabel(ylabel or r"$\max_i \|W_i(T) - W_i(0)\|_2 / \|W_i(0)\|_2$")
     ax.legend()
 
 
@@ -622,14 +687,21 @@ def plot_preconditioner(
     ax.legend(fontsize=8)
 
 
-def plot_distances(ax, runs: dict) -> None:
-    """``max_i ||W_i(t) - W_i(0)||_F`` against the step, one curve per run (label -> DescentRun)."""
+def plot_distances(ax, runs: dict, radii: dict | None = None) -> None:
+    """``max_i ||W_i(t) - W_i(0)||_F`` against the step, one curve per run (label -> DescentRun);
+    with ``radii`` (label -> R) each curve is divided by its run's radius R of Section 7."""
     if not isinstance(runs, dict) or not runs:
         raise ValueError("runs must be a non-empty dict of label -> DescentRun")
+    if radii is not None and (not isinstance(radii, dict) or set(radii) != set(runs)):
+        raise ValueError("radii must be a dict with the same labels as runs")
     for label, run in runs.items():
         if not isinstance(run, DescentRun):
             raise ValueError(f"runs[{label!r}] must be a DescentRun, got {type(run).__name__}")
-        ax.plot(run.distance, label=label)
+        scale = 1.0 if radii is None else v.real(f"radii[{label!r}]", radii[label], low=0.0)
+        if scale == 0:
+            raise ValueError(f"radii[{label!r}] must be positive")
+        ax.plot(run.distance / scale, label=label)
     ax.set_xlabel("step $t$")
-    ax.set_ylabel(r"$\max_i \|W_i(t) - W_i(0)\|_F$")
+    ylabel = r"$\max_i \|W_i(t) - W_i(0)\|_F$"
+    ax.set_ylabel(ylabel if radii is None else ylabel + " / $R$")
     ax.legend()

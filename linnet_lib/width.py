@@ -22,12 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import digamma
+from scipy.linalg.blas import dgemm
+from scipy.sparse.linalg import svds
+from scipy.special import digamma, logsumexp, polygamma
 from scipy.stats import chi2
 
 from . import _validate as v
 from .losses import SquareLoss
-from .networks import end_to_end, gaussian_init, layer_gradients, partial_products
+from .networks import end_to_end, gaussian_init, partial_products
 
 # ---------------------------------------------------------------------------------------------
 # Set-up: scaling, initialisation, objective, data
@@ -201,6 +203,31 @@ def reduce_data(X, Y) -> tuple[np.ndarray, np.ndarray, float]:
     Y_red = Y @ Vt[:r].T
     opt = 0.5 * (np.sum(Y**2) - np.sum(Y_red**2))
     return X_red, Y_red, float(max(opt, 0.0))
+
+
+def width_requirement(X, Y, depth: int, delta: float, constant: float = 1.0) -> float:
+    """The right side of Theorem 4.1's width condition (4) for a given universal constant C:
+
+        ``C L max{r kappa^3 d_out (1 + ||Phi||^2), r kappa^3 log(r / delta), log L}``,
+
+    with r, kappa and Phi of the data (X, Y). The paper leaves C unspecified; ``constant=1`` gives
+    a lower bound on what any admissible C asks."""
+    X = v.matrix("X", X)
+    Y = v.matrix("Y", Y, shape=(None, X.shape[1]))
+    L = v.positive_int("depth", depth)
+    delta = v.real("delta", delta, low=0.0, strict_low=True)
+    if delta >= 1:
+        raise ValueError(f"delta must be in (0, 1), got {delta}")
+    constant = v.real("constant", constant, low=0.0, strict_low=True)
+    r, kappa = rank_and_condition(X)
+    phi, _ = least_squares(X, Y)
+    d_out = Y.shape[0]
+    terms = (
+        r * kappa**3 * d_out * (1 + np.linalg.norm(phi, 2) ** 2),
+        r * kappa**3 * math.log(r / delta),
+        math.log(L),
+    )
+    return float(constant * L * max(terms))
 
 
 def dh_step_size(X, depth: int, d_out: int) -> float:
@@ -399,6 +426,73 @@ def band_failure_one_layer(width: int, low: float = 0.9, high: float = 1.1) -> f
     return float(chi2.cdf(m * low**2, m) + chi2.sf(m * high**2, m))
 
 
+def band_failure(
+    width: int, factors: int = 1, low: float = 0.9, high: float = 1.1, *, resolution: int = 8
+) -> float:
+    """Exact probability that ``||A_q ... A_1 v|| / m^{q/2}`` leaves ``[low, high]`` (Lemma 6.1),
+    for q = ``factors`` independent Gaussian matrices with m = ``width`` rows and a unit vector v.
+
+    By rotation invariance ``||A_q ... A_1 v||^2 / m^q`` is a product of q independent
+    ``chi2_m / m`` variables, so its logarithm is a sum ``S_{q-1} + Z`` of q independent copies of
+    ``Z = log(chi2_m / m)``. The density of ``S_{q-1}`` is built by repeated convolution on a
+    uniform grid (``resolution`` points per standard deviation of Z, in log space so that tails
+    far below 1e-300 are kept), and the two tails are ``int f_S(s) P(Z < 2 log(low) - s) ds``
+    and ``int f_S(s) P(Z > 2 log(high) - s) ds`` with the exact chi-squared distribution
+    function. For q = 1 this is :func:`band_failure_one_layer`.
+    """
+    m = v.positive_int("width", width)
+    q = v.positive_int("factors", factors)
+    low = v.real("low", low, low=0.0, strict_low=True)
+    high = v.real("high", high, low=0.0)
+    if not low < high:
+        raise ValueError(f"low must be < high, got low={low} and high={high}")
+    resolution = v.positive_int("resolution", resolution, minimum=4)
+    if q == 1:
+        return band_failure_one_layer(m, low, high)
+    a_low, a_high = 2 * math.log(low), 2 * math.log(high)
+    sd = math.sqrt(float(polygamma(1, m / 2)))  # standard deviation of Z
+    mean_s = (q - 1) * (float(digamma(m / 2)) + math.log(2 / m))
+    sd_s = math.sqrt(q - 1) * sd
+    left = min(mean_s - 14 * sd_s, 1.5 * a_low)
+    right = max(mean_s + 14 * sd_s, 1.5 * a_high)
+    h = sd / resolution
+    s = left + h * np.arange(int(math.ceil((right - left) / h)) + 1)
+
+    def log_density_z(z):
+        return math.log(m) + z + chi2.logpdf(m * np.exp(z), m)
+
+    log_f = log_density_z(s)  # S_1 = Z
+    offsets = s[:, None] - s[None, :]
+    for _ in range(q - 2):  # S_k = S_{k-1} + Z
+        log_f = logsumexp(log_f[None, :] + log_density_z(offsets), axis=1) + math.log(h)
+    tail_low = logsumexp(log_f + chi2.logcdf(m * np.exp(a_low - s), m)) + math.log(h)
+    tail_high = logsumexp(log_f + chi2.logsf(m * np.exp(a_high - s), m)) + math.log(h)
+    return float(np.exp(tail_low) + np.exp(tail_high))
+
+
+def band_failure_rate(factors: int, low: float = 0.9, high: float = 1.1) -> float:
+    """The exponential rate of :func:`band_failure` per unit of ``m / q``: the limit of
+    ``-log(p) / (m / q)`` as the width m grows (Cramer's theorem for a sum of q independent
+    copies of ``log(chi2_m / m)``, whose rate function per unit m is ``J(z) = (e^z - 1 - z)/2``):
+
+        ``q^2 min(J(2 log(low) / q), J(2 log(high) / q))``.
+
+    For q = 1 it is ``min_x (x - 1 - log x) / 2`` over ``x in {low^2, high^2}``; as q grows it
+    decreases to ``min(log(low)^2, log(high)^2)``, so it stays bounded below by a constant that
+    does not depend on q (the ``Omega(m / q)`` of Lemma 6.1).
+    """
+    q = v.positive_int("factors", factors)
+    low = v.real("low", low, low=0.0, strict_low=True)
+    high = v.real("high", high, low=0.0)
+    if not low < 1.0 < high:
+        raise ValueError(f"need low < 1 < high, got low={low} and high={high}")
+
+    def rate(z: float) -> float:
+        return (math.expm1(z) - z) / 2
+
+    return q * q * min(rate(2 * math.log(low) / q), rate(2 * math.log(high) / q))
+
+
 def fuss_catalan_edge(k: int) -> float:
     """``sqrt((k+1)^{k+1} / k^k)``: the limit, as the width grows, of ``||A_k ... A_1|| /
     m^{k/2}`` for k independent square Gaussian matrices (the edge of the Fuss-Catalan law of
@@ -408,7 +502,13 @@ def fuss_catalan_edge(k: int) -> float:
 
 
 def _spectral(A: np.ndarray) -> float:
-    return float(np.linalg.norm(A, 2))
+    """Spectral norm; for large matrices by Lanczos iteration (ARPACK) from a fixed start vector,
+    which is exact to about 1e-10 relative and much faster than a full SVD."""
+    if min(A.shape) <= 128 or not np.any(A):
+        return float(np.linalg.norm(A, 2))
+    start = np.cos(np.arange(min(A.shape)) + 0.5)
+    top = svds(A, k=1, v0=start, tol=1e-12, return_singular_vectors=False)
+    return float(top[0])
 
 
 def band_ratios(weights: Sequence[np.ndarray], X, *, middle: bool = True) -> dict:
@@ -587,6 +687,15 @@ class DescentRun:
         return self.loss.size - 1
 
 
+def _forward(layers: list[np.ndarray], X: np.ndarray) -> list[np.ndarray]:
+    """``[X, W_1 X, W_2 W_1 X, ..., W_{L:1} X]``: the data pushed through the layers (thin
+    products, each layer read once)."""
+    outs = [X]
+    for w in layers:
+        outs.append(w @ outs[-1])
+    return outs
+
+
 def descent(
     X,
     Y,
@@ -602,11 +711,15 @@ def descent(
 ) -> DescentRun:
     """Gradient descent (2) on objective (1), recording the quantities of Du & Hu's proof.
 
-    Each step is ``W_i <- W_i - lr * dl/dW_i`` with the gradients from ``ll.layer_gradients``.
-    Stops early when ``l(t) - opt <= stop_gap * (l(0) - opt)`` (if ``stop_gap`` is given) or when
-    the loss stops being finite or exceeds ``1e12 * l(0)`` (``diverged``).
+    Each step is ``W_i <- W_i - lr * dl/dW_i`` with the gradients (5) of every layer taken at the
+    same point. They are computed in factored form, ``dl/dW_i = T_i (W_{i-1:1} X)^T`` with
+    ``T_i = c W_{L:i+1}^T (U - Y)``, so that a step reads each layer a few times and forms no
+    product of two square layers; ``ll.gradient_descent`` gives the same iterates (checked in
+    the tests and on page 2.4). Stops early when ``l(t) - opt <= stop_gap * (l(0) - opt)`` (if
+    ``stop_gap`` is given) or when the loss stops being finite or exceeds ``1e12 * l(0)``
+    (``diverged``).
     """
-    layers = [w.copy() for w in _network(weights)]
+    layers = [np.array(w, dtype=float, order="C") for w in _network(weights)]
     X = v.matrix("X", X, shape=(layers[0].shape[1], None))
     Y = v.matrix("Y", Y, shape=(layers[-1].shape[0], X.shape[1]))
     lr = v.real("lr", lr, low=0.0, strict_low=True)
@@ -617,59 +730,87 @@ def descent(
     wanted = {v.positive_int("snapshots[]", s, minimum=0) for s in snapshots}
     L, d_out = len(layers), Y.shape[0]
     c = network_factor(layers)
-    loss = SquareLoss(c * X, Y)
     x_norm = np.linalg.norm(X, 2)
     start = [w.copy() for w in layers]
 
-    def stats(product):
-        U = c * product @ X
-        value = 0.5 * float(np.sum((U - Y) ** 2))
-        return value, float(np.linalg.norm(U - Y))
+    def backward(layers, outs):
+        """``T_i = c W_{L:i+1}^T (U - Y)`` for every layer (top first), and the gradient norms."""
+        T = [None] * L
+        T[L - 1] = c * (c * outs[L] - Y)
+        for j in range(L - 2, -1, -1):
+            T[j] = layers[j + 1].T @ T[j + 1]
+        norms = [
+            math.sqrt(max(float(np.sum((t.T @ t) * (b.T @ b))), 0.0))
+            for t, b in zip(T, outs[:L], strict=True)
+        ]
+        return T, norms
 
-    product = end_to_end(layers)
-    value, res = stats(product)
-    losses, dists, residuals, grad_ratios = [value], [np.zeros(L)], [res], []
+    def gradient_scale(value):
+        return 3 * math.sqrt(max(value, 0.0)) * x_norm / math.sqrt(d_out)
+
+    def update(layers, T, outs, factor):
+        """``W_i <- W_i - factor * T_i (W_{i-1:1} X)^T`` in place (BLAS, no temporary)."""
+        for j, w in enumerate(layers):
+            dgemm(alpha=-factor, a=outs[j], b=T[j], beta=1.0, c=w.T, trans_b=1, overwrite_c=1)
+
+    outs = _forward(layers, X)
+    residual = c * outs[L] - Y
+    losses = [0.5 * float(np.sum(residual**2))]
+    residuals = [float(np.linalg.norm(residual))]
+    squared_dists = np.zeros(L)
+    dists, grad_ratios = [np.zeros(L)], []
     lam_min, lam_max, errors = [], [], []
     snaps = {0: [w.copy() for w in layers]} if 0 in wanted else {}
     diverged = False
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, steps + 1):
-            grads = layer_gradients(layers, loss.grad(product))
-            scale = 3 * math.sqrt(max(losses[-1], 0.0)) * x_norm / math.sqrt(d_out)
-            grad_ratios.append(max(np.linalg.norm(g) for g in grads) / scale if scale else 0.0)
+            T, norms = backward(layers, outs)
+            scale = gradient_scale(losses[-1])
+            grad_ratios.append(max(norms) / scale if scale else 0.0)
             if track_preconditioner:
                 lam = np.linalg.eigvalsh(preconditioner_matrix(layers, X))
+            # <W_i - W_i(0), dl/dW_i>, from thin products: W_i (W_{i-1:1} X) is outs[i]
+            cross = [
+                float(np.sum(T[j] * outs[j + 1]) - np.sum(T[j] * (start[j] @ outs[j])))
+                for j in range(L)
+            ]
+            if track_error:
+                # first-order change of U is -lr c sum_i W_{L:i+1} T_i (W_{i-1:1} X)^T W_{i-1:1} X
+                first, above = 0.0, np.eye(d_out)
+                for j in range(L - 1, -1, -1):
+                    first = first + above @ T[j] @ (outs[j].T @ outs[j])
+                    above = above @ layers[j]
+            update(layers, T, outs, lr)
+            new_outs = _forward(layers, X)
+            new_residual = c * new_outs[L] - Y
+            value = 0.5 * float(np.sum(new_residual**2))
+            if not np.isfinite(value) or value > 1e12 * max(losses[0], 1e-300):
+                diverged = True
+                # keep the last finite iterate: replay the k - 1 finite steps exactly (undoing
+                # a huge step in place would not give it back to round-off)
+                layers = descent(X, Y, start, lr, k - 1).final_weights
+                outs = _forward(layers, X)
+                grad_ratios.pop()
+                break
+            if track_preconditioner:
                 lam_min.append(lam[0])
                 lam_max.append(lam[-1])
             if track_error:
-                below, above = partial_products(layers)
-                first = sum(above[j] @ grads[j] @ below[j] for j in range(L))
-            new_layers = [w - lr * g for w, g in zip(layers, grads, strict=True)]
-            new_product = new_layers[-1]
-            for w in new_layers[-2::-1]:
-                new_product = new_product @ w
-            value, res = stats(new_product)
-            if not np.isfinite(value) or value > 1e12 * max(losses[0], 1e-300):
-                diverged = True
-                grad_ratios.pop()
-                if track_preconditioner:
-                    lam_min.pop()
-                    lam_max.pop()
-                break
-            if track_error:
-                E = new_product - product + lr * first
-                errors.append(c * float(np.linalg.norm(E @ X)))
-            layers, product = new_layers, new_product
+                change = c * (new_outs[L] - outs[L])
+                errors.append(float(np.linalg.norm(change + lr * c * first)))
+            outs = new_outs
             losses.append(value)
-            residuals.append(res)
-            dists.append([np.linalg.norm(a - b) for a, b in zip(layers, start, strict=True)])
+            residuals.append(float(np.linalg.norm(new_residual)))
+            # ||W - W(0) - lr g||^2 = ||W - W(0)||^2 - 2 lr <W - W(0), g> + lr^2 ||g||^2
+            squared_dists += -2 * lr * np.array(cross) + lr**2 * np.array(norms) ** 2
+            dists.append(np.sqrt(np.maximum(squared_dists, 0.0)))
             if k in wanted:
                 snaps[k] = [w.copy() for w in layers]
             if stop_gap is not None and losses[-1] - opt <= stop_gap * (losses[0] - opt):
                 break
-    grads = layer_gradients(layers, loss.grad(product))
-    scale = 3 * math.sqrt(max(losses[-1], 0.0)) * x_norm / math.sqrt(d_out)
-    grad_ratios.append(max(np.linalg.norm(g) for g in grads) / scale if scale else 0.0)
+    _, norms = backward(layers, outs)
+    scale = gradient_scale(losses[-1])
+    grad_ratios.append(max(norms) / scale if scale else 0.0)
     return DescentRun(
         loss=np.array(losses),
         distance=np.array(dists).max(axis=1),

@@ -331,6 +331,8 @@ def test_dh_plot_functions_draw():
         (lambda ax, run: ch2.plot_preconditioner(ax, {"a": ([1.0], [2.0])}, 0.0, 3.0), "low"),
         (lambda ax, run: ch2.plot_distances(ax, {}), "runs"),
         (lambda ax, run: ch2.plot_distances(ax, {"a": "run"}), "runs"),
+        (lambda ax, run: ch2.plot_distances(ax, {"a": run}, radii={"b": 1.0}), "radii"),
+        (lambda ax, run: ch2.plot_distances(ax, {"a": run}, radii={"a": 0.0}), "radii"),
     ],
 )
 def test_dh_plot_functions_validate(call, name):
@@ -340,3 +342,33 @@ def test_dh_plot_functions_validate(call, name):
     with pytest.raises(ValueError, match=name):
         call(ax, run)
     plt.close(fig)
+
+
+def test_lazy_sweep_records_every_run():
+    X, Y = ll.width.spectrum_data(6, 10, rank=1, kappa=1.0, d_out=2, rng=3, noise=0.1)
+    X, Y, _ = ll.width.reduce_data(X, Y)
+    sweep = ch2.lazy_sweep(X, Y, (16, 32), 3, 2, 5)
+    assert list(sweep["width"]) == [16, 16, 32, 32]
+    assert set(sweep["runs"]) == {16, 32}
+    run, radius = sweep["runs"][16]
+    assert sweep["distance"][0] == pytest.approx(run.distance.max())
+    assert radius == pytest.approx(ll.width.induction_radius(X, 3, 2, run.loss[0]))
+    assert np.all(sweep["distance"] <= sweep["radius"]) and np.all(sweep["steps"] > 0)
+    assert all(sweep[k].shape == (4,) for k in ("15", "16", "17", "movement", "P_change"))
+    again = ch2.lazy_sweep(X, Y, (16, 32), 3, 2, 5)
+    assert np.array_equal(again["loss0"], sweep["loss0"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"widths": []}, "widths"),
+        ({"widths": (16,), "depth": 2}, "depth"),
+        ({"widths": (16,), "inits": 0}, "inits"),
+    ],
+)
+def test_lazy_sweep_validates(kwargs, name):
+    X, Y = ll.width.spectrum_data(6, 10, rank=1, kappa=1.0, d_out=2, rng=3)
+    args = {"widths": (16,), "depth": 3, "inits": 1} | kwargs
+    with pytest.raises(ValueError, match=name):
+        ch2.lazy_sweep(X, Y, args["widths"], args["depth"], args["inits"], 0)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import integrate
 from scipy.special import comb
+from scipy.stats import chi2
 from strategies import NON_FINITE
 
 import linnet_lib as ll
@@ -169,6 +171,18 @@ def test_step_size_rate_and_radius(data):
     assert W.induction_radius(X, 4, 2, 2.5) == pytest.approx(expected)
 
 
+def test_width_requirement(data):
+    X, Y = data
+    r, kappa = W.rank_and_condition(X)
+    phi, _ = W.least_squares(X, Y)
+    first = r * kappa**3 * 2 * (1 + np.linalg.norm(phi, 2) ** 2)
+    second = r * kappa**3 * math.log(r / 0.1)
+    assert W.width_requirement(X, Y, 4, 0.1) == pytest.approx(4 * max(first, second, math.log(4)))
+    assert W.width_requirement(X, Y, 4, 0.1, constant=3.0) == pytest.approx(
+        3 * W.width_requirement(X, Y, 4, 0.1)
+    )
+
+
 @pytest.mark.parametrize(
     "call, name",
     [
@@ -176,6 +190,9 @@ def test_step_size_rate_and_radius(data):
         (lambda X: W.rate_factor(X, 2, 2, 0.0), "lr"),
         (lambda X: W.rate_factor(X, 2, 0, 0.1), "d_out"),
         (lambda X: W.induction_radius(X, 2, 2, -1.0), "loss_bound"),
+        (lambda X: W.width_requirement(X, X[:2], 2, 1.0), "delta"),
+        (lambda X: W.width_requirement(X, X[:2], 2, 0.1, constant=0.0), "constant"),
+        (lambda X: W.width_requirement(X, X[:2, :3], 2, 0.1), "Y"),
     ],
 )
 def test_step_size_rate_and_radius_validate(data, call, name):
@@ -322,6 +339,60 @@ def test_band_failure_one_layer_matches_simulation_and_decays():
         W.band_failure_one_layer(0)
 
 
+def _product_failure_by_quadrature(m, low=0.9, high=1.1):
+    """P(Y1 Y2 outside [low^2, high^2]) for independent Yi ~ chi2_m / m, by adaptive quadrature."""
+    density = lambda y: chi2.pdf(m * y, m) * m  # noqa: E731
+    below = integrate.quad(
+        lambda y: density(y) * chi2.cdf(m * low**2 / y, m), 0, np.inf, epsabs=0, epsrel=1e-11
+    )[0]
+    above = integrate.quad(
+        lambda y: density(y) * chi2.sf(m * high**2 / y, m), 0, np.inf, epsabs=0, epsrel=1e-11
+    )[0]
+    return below + above
+
+
+@pytest.mark.parametrize("m", [25, 400, 3000])
+def test_band_failure_two_factors_matches_quadrature(m):
+    assert W.band_failure(m, 2) == pytest.approx(_product_failure_by_quadrature(m), rel=1e-8)
+
+
+def test_band_failure_matches_simulation_and_reduces_to_one_layer():
+    assert W.band_failure(60, 1) == W.band_failure_one_layer(60)
+    gen = np.random.default_rng(3)
+    product = np.prod(gen.chisquare(40, (200000, 3)) / 40, axis=1)
+    simulated = np.mean((product < 0.81) | (product > 1.21))
+    assert W.band_failure(40, 3) == pytest.approx(simulated, abs=4 * math.sqrt(0.25 / 200000))
+    # more factors at the same width fail more often; a finer grid changes nothing
+    assert W.band_failure(100, 4) > W.band_failure(100, 2)
+    assert W.band_failure(800, 4) == pytest.approx(W.band_failure(800, 4, resolution=32), rel=1e-9)
+
+
+def test_band_failure_rate_limits_and_exact_increments():
+    one = W.band_failure_rate(1)
+    assert one == pytest.approx(min((x - 1 - math.log(x)) / 2 for x in (0.81, 1.21)))
+    assert W.band_failure_rate(200) == pytest.approx(math.log(1.1) ** 2, rel=1e-2)
+    assert W.band_failure_rate(4) < W.band_failure_rate(2) < one
+    increment = (math.log(W.band_failure(8000, 2)) - math.log(W.band_failure(16000, 2))) / 4000
+    assert increment == pytest.approx(W.band_failure_rate(2), rel=0.03)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: W.band_failure(0, 2), "width"),
+        (lambda: W.band_failure(10, 0), "factors"),
+        (lambda: W.band_failure(10, 2, 1.1, 0.9), "low"),
+        (lambda: W.band_failure(10, 2, 0.0, 1.1), "low"),
+        (lambda: W.band_failure(10, 2, resolution=2), "resolution"),
+        (lambda: W.band_failure_rate(0), "factors"),
+        (lambda: W.band_failure_rate(2, 1.0, 1.1), "low"),
+    ],
+)
+def test_band_failure_validates(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
 def test_fuss_catalan_edge_values():
     assert W.fuss_catalan_edge(1) == pytest.approx(2.0)
     assert W.fuss_catalan_edge(2) == pytest.approx(math.sqrt(27 / 4))
@@ -360,6 +431,15 @@ def test_perturbation_ratios_and_relative_movement(net, data):
         W.perturbation_ratios(net[:2], net, X)
     with pytest.raises(ValueError, match="weights0"):
         W.relative_movement(net, [np.zeros_like(w) for w in net])
+
+
+def test_relative_movement_of_large_layers_uses_exact_spectral_norms():
+    gen = np.random.default_rng(4)
+    start = [gen.standard_normal((300, 8)), gen.standard_normal((300, 300))]
+    moved = [start[0], start[1] + np.outer(gen.standard_normal(300), gen.standard_normal(300))]
+    expected = np.linalg.norm(moved[1] - start[1], 2) / np.linalg.norm(start[1], 2)
+    assert W.relative_movement(moved, start) == pytest.approx(expected, rel=1e-9)
+    assert W.relative_movement(start, start) == 0.0
 
 
 @given(k=st.integers(1, 5), s=st.integers(0, 5))
@@ -410,6 +490,13 @@ def test_descent_matches_library_gradient_descent(data, net):
     assert all(
         np.array_equal(a, b) for a, b in zip(run.final_weights, run.snapshots[30], strict=True)
     )
+    # the distances, updated from thin products at every step, match a direct computation
+    direct = [np.linalg.norm(a - b) for a, b in zip(run.final_weights, net, strict=True)]
+    assert np.allclose(run.layer_distance[-1], direct, rtol=1e-9)
+    # the gradient bound of (14) is evaluated with the exact layer gradients
+    grads = W.gradient_formula(net, X, Y)
+    scale = 3 * math.sqrt(run.loss[0]) * np.linalg.norm(X, 2) / math.sqrt(2)
+    assert run.gradient_ratio[0] == pytest.approx(max(np.linalg.norm(g) for g in grads) / scale)
 
 
 def test_descent_tracks_preconditioner_and_remainder(data, net):
@@ -433,6 +520,10 @@ def test_descent_stops_early_and_detects_divergence(data, net):
     assert W.iterations_to(run.loss, 1e-3, opt) == run.steps
     blown = W.descent(X, Y, net, 1e3 * eta, 100)
     assert blown.diverged and blown.steps < 100
+    # a diverged run keeps its last finite iterate
+    last = W.descent(X, Y, net, 1e3 * eta, blown.steps, snapshots=[blown.steps])
+    for a, b in zip(blown.final_weights, last.snapshots[blown.steps], strict=True):
+        assert np.allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max())
 
 
 @pytest.mark.parametrize(
