@@ -245,8 +245,17 @@ def _factor_gradients(layer: list[np.ndarray], G: np.ndarray) -> list[np.ndarray
     return grads
 
 
+def _product(layer: list[np.ndarray]) -> np.ndarray:
+    """``F_k ... F_1`` for validated factors (the arithmetic of
+    :func:`~linnet_lib.networks.end_to_end`, without its input checks, for the training loop)."""
+    product = layer[0]
+    for F in layer[1:]:
+        product = F @ product
+    return product
+
+
 def _gradients(net: MLP, X: np.ndarray, labels: np.ndarray):
-    dense = net.dense()
+    dense = [_product(layer) for layer in net.factors]
     logits, inputs = _forward(dense, net.biases, X)
     value, delta = _softmax_cross_entropy(logits, labels)
     factor_grads = [None] * len(dense)
@@ -290,7 +299,8 @@ class SGDRun:
         Mean cross-entropy on the whole training set before training and after each epoch
         (``nan`` after a divergence).
     net : MLP
-        The network after the last epoch (or just before the divergence).
+        The network after the last epoch (after a divergence, with the non-finite parameters
+        reached).
     lr, momentum : float
     batch_size : int
     diverged : bool
@@ -343,13 +353,12 @@ def train_sgd(
             order = gen.permutation(m)
             for start in range(0, m, batch_size):
                 batch = order[start : start + batch_size]
-                _, factor_grads, bias_grads = _gradients(net, X[:, batch], labels[batch])
-                grads = [g for layer in factor_grads for g in layer] + bias_grads
-                new = [s._step(p, g) for s, p, g in zip(steppers, params, grads, strict=True)]
-                if not all(np.all(np.isfinite(p)) for p in new):
+                value, factor_grads, bias_grads = _gradients(net, X[:, batch], labels[batch])
+                if not np.isfinite(value):  # the parameters overflowed at the previous step
                     diverged = True
                     break
-                params = new
+                grads = [g for layer in factor_grads for g in layer] + bias_grads
+                params = [s._step(p, g) for s, p, g in zip(steppers, params, grads, strict=True)]
                 k = 0
                 for layer in net.factors:
                     for j in range(len(layer)):
@@ -387,19 +396,21 @@ def factorisation_experiment(
     momentum: float = 0.9,
     hidden_widths: Sequence[int] | None = None,
     original_lr_factor: float = 1.0,
+    networks: Sequence[str] = ("original", "overparameterised"),
 ) -> dict[str, np.ndarray]:
     """Training curves of an MLP and of its factorised twin, over step sizes and seeds.
 
     For seed ``s`` (0, 1, ..., ``seeds`` - 1): the original network is :func:`init_mlp` with
     generator ``default_rng([s, 0])``; the overparameterised one is :func:`factorize` of it (the
     same initial function) with rotations from ``default_rng([s, 1])``; both are trained by
-    :func:`train_sgd` on the same sequence of minibatches (``default_rng([s, 2])``). The original
-    is trained with step ``original_lr_factor * lr``, the overparameterised one with ``lr``.
+    :func:`train_sgd` (with ``momentum``) on the same sequence of minibatches
+    (``default_rng([s, 2])``). The original is trained with step ``original_lr_factor * lr``, the
+    overparameterised one with ``lr``. ``networks`` selects which of the two to train.
 
     Returns
     -------
     dict
-        ``"original"`` and ``"overparameterised"``, each an array of shape
+        For each name of ``networks`` (``"original"``, ``"overparameterised"``), an array of shape
         ``(len(lrs), seeds, epochs + 1)`` of training losses (``nan`` after a divergence).
     """
     lrs = np.asarray(lrs, dtype=float)
@@ -408,10 +419,10 @@ def factorisation_experiment(
     seeds = v.positive_int("seeds", seeds)
     epochs = v.positive_int("epochs", epochs)
     factor = v.real("original_lr_factor", original_lr_factor, low=0.0, strict_low=True)
-    out = {
-        "original": np.zeros((lrs.size, seeds, epochs + 1)),
-        "overparameterised": np.zeros((lrs.size, seeds, epochs + 1)),
-    }
+    names = ("original", "overparameterised")
+    if isinstance(networks, str) or not networks or any(n not in names for n in networks):
+        raise ValueError(f"networks must be a non-empty sequence of names from {names}")
+    out = {name: np.zeros((lrs.size, seeds, epochs + 1)) for name in names if name in networks}
     for s in range(seeds):
         base = init_mlp(widths, np.random.default_rng([s, 0]))
         over = factorize(base, hidden_widths, rng=np.random.default_rng([s, 1]))
@@ -420,6 +431,8 @@ def factorisation_experiment(
                 ("original", base, factor * lr),
                 ("overparameterised", over, lr),
             ):
+                if name not in out:
+                    continue
                 run = train_sgd(
                     net,
                     X,

@@ -210,6 +210,23 @@ def test_one_full_batch_epoch_is_one_heavy_ball_step(rng):
     assert np.isclose(run.loss[1], mlp.loss(run.net, X, labels))
 
 
+def test_two_full_batch_epochs_follow_the_heavy_ball_recursion(rng):
+    net, X, labels = small_problem(rng)
+    lr, mu = 0.1, 0.9
+    run = mlp.train_sgd(net, X, labels, lr, 2, batch_size=X.shape[1], momentum=mu, rng=0)
+    first = mlp.train_sgd(net, X, labels, lr, 1, batch_size=X.shape[1], momentum=mu, rng=0).net
+    _, factor_grads, bias_grads = mlp.gradients(net, X, labels)
+    g0 = [g for layer in factor_grads for g in layer] + bias_grads
+    _, factor_grads, bias_grads = mlp.gradients(first, X, labels)
+    g1 = [g for layer in factor_grads for g in layer] + bias_grads
+    expected = [
+        p - lr * a - lr * (mu * a + b) for p, a, b in zip(flat_parameters(net), g0, g1, strict=True)
+    ]
+    assert all(np.allclose(a, b) for a, b in zip(flat_parameters(run.net), expected, strict=True))
+    no_momentum = mlp.train_sgd(net, X, labels, lr, 2, batch_size=X.shape[1], momentum=0.0, rng=0)
+    assert not np.allclose(no_momentum.loss[-1], run.loss[-1])
+
+
 def test_train_sgd_decreases_the_loss_and_is_reproducible(rng):
     net, X, labels = small_problem(rng, m=40)
     a = mlp.train_sgd(net, X, labels, 0.05, 15, batch_size=8, rng=3)
@@ -308,6 +325,22 @@ def test_factorisation_experiment_shapes_and_shared_start(rng):
     )
     assert np.allclose(scaled["original"][0], out["original"][1])  # 2 x 0.01 = 0.02
     assert np.allclose(scaled["overparameterised"][0], out["overparameterised"][0])
+
+
+def test_factorisation_experiment_selects_networks_and_momentum(rng):
+    X = rng.standard_normal((5, 30))
+    labels = rng.integers(0, 3, 30)
+    both = mlp.factorisation_experiment(X, labels, [5, 4, 3], [0.05], 2, 3, batch_size=10)
+    only = mlp.factorisation_experiment(
+        X, labels, [5, 4, 3], [0.05], 2, 3, batch_size=10, networks=("original",)
+    )
+    assert set(only) == {"original"} and np.array_equal(only["original"], both["original"])
+    plain = mlp.factorisation_experiment(
+        X, labels, [5, 4, 3], [0.05], 2, 3, batch_size=10, momentum=0.0
+    )
+    assert not np.allclose(plain["original"][0, :, -1], both["original"][0, :, -1])
+    with pytest.raises(ValueError, match="networks"):
+        mlp.factorisation_experiment(X, labels, [5, 4, 3], [0.05], 1, 1, networks=("deep",))
 
 
 @pytest.mark.parametrize(
