@@ -647,6 +647,35 @@ def crossing_steps(
     return out
 
 
+def level_steps(steps, norms, components, levels) -> np.ndarray:
+    """For each index in ``components`` (columns of ``norms``, shape ``(T, R)``), the first step at which
+    its norm reaches the matching entry of ``levels``, by linear interpolation between records; NaN if
+    it never does (or already starts at or above it, then the first record's step)."""
+    s = np.asarray(steps, dtype=float)
+    a = np.asarray(norms, dtype=float)
+    if a.ndim != 2 or a.shape[0] < 1 or not np.all(np.isfinite(a)):
+        raise ValueError(f"norms must be a finite array of shape (T, R), got shape {a.shape}")
+    if s.shape != (a.shape[0],):
+        raise ValueError(f"steps must be a 1-D array of length {a.shape[0]}, got shape {s.shape}")
+    comps = [v.positive_int(f"components[{i}]", c, minimum=0) for i, c in enumerate(components)]
+    if any(c >= a.shape[1] for c in comps):
+        raise ValueError(f"components must be column indices below {a.shape[1]}, got {comps}")
+    lv = np.asarray(levels, dtype=float)
+    if lv.shape != (len(comps),) or not np.all(np.isfinite(lv)):
+        raise ValueError(f"levels must be {len(comps)} finite numbers, one per component")
+    return np.array([_first_reach(s, a[:, c], level) for c, level in zip(comps, lv, strict=True)])
+
+
+def _first_reach(s: np.ndarray, x: np.ndarray, level: float) -> float:
+    above = np.nonzero(x >= level)[0]
+    if above.size == 0:
+        return np.nan
+    k = above[0]
+    if k == 0:
+        return float(s[0])
+    return float(s[k - 1] + (level - x[k - 1]) / (x[k] - x[k - 1]) * (s[k] - s[k - 1]))
+
+
 def staircase_margin(steps, norms, top: int) -> float:
     """How clearly the ``top`` largest components (by final norm) are learned one at a time.
 
@@ -662,6 +691,147 @@ def staircase_margin(steps, norms, top: int) -> float:
     t10, t50, t90 = (crossing_steps(steps, norms, top, f, from_start=True) for f in (0.1, 0.5, 0.9))
     order = np.argsort(t50)
     return float(np.min(t10[order][1:] - t90[order][:-1]))
+
+
+def gradient_descent_batch(
+    losses: Sequence[TensorCompletionLoss],
+    factors: Sequence,
+    lr: float,
+    steps: int,
+    *,
+    record_every: int = 10,
+    targets: Sequence | None = None,
+) -> list[TensorRun]:
+    """:func:`gradient_descent` on several completion problems at once, one run per problem.
+
+    The problems must share the tensor shape, the number of observations and the number of
+    components; each keeps its own observations, start and records, and the iterates are those of
+    :func:`gradient_descent` on each problem alone (the gradient sums are taken in the same order),
+    only the Python work of a step is shared. A problem whose loss becomes non-finite stops being
+    updated and recorded and is flagged ``diverged``, as in :func:`gradient_descent`.
+
+    Parameters
+    ----------
+    losses : sequence of TensorCompletionLoss
+    factors : sequence of starts, one list of N factor matrices (d_n, R) per problem
+    lr, steps, record_every : as in :func:`gradient_descent`
+    targets : sequence of ground-truth tensors (one per problem), optional
+    """
+    if isinstance(losses, TensorCompletionLoss) or not isinstance(losses, Sequence) or not losses:
+        raise ValueError("losses must be a non-empty sequence of TensorCompletionLoss")
+    for k, loss in enumerate(losses):
+        if not isinstance(loss, TensorCompletionLoss):
+            raise ValueError(
+                f"losses[{k}] must be a TensorCompletionLoss, got {type(loss).__name__}"
+            )
+        if loss.shape != losses[0].shape or loss.count != losses[0].count:
+            raise ValueError(
+                f"losses[{k}] must have the shape {losses[0].shape} and {losses[0].count} "
+                "observations of losses[0]"
+            )
+    S, shape, m = len(losses), losses[0].shape, losses[0].count
+    if not isinstance(factors, Sequence) or len(factors) != S:
+        raise ValueError(f"factors must hold one start per problem ({S})")
+    starts = [loss._check_factors(f) for loss, f in zip(losses, factors, strict=True)]
+    R = starts[0][0].shape[1]
+    if any(f[0].shape[1] != R for f in starts):
+        raise ValueError("every start must have the same number of components")
+    lr = v.real("lr", lr, low=0.0, strict_low=True)
+    steps = v.positive_int("steps", steps)
+    record_every = v.positive_int("record_every", record_every)
+    if targets is not None:
+        if not isinstance(targets, Sequence) or len(targets) != S:
+            raise ValueError(f"targets must hold one tensor per problem ({S})")
+        Ts = [_tensor(f"targets[{k}]", T, shape) for k, T in enumerate(targets)]
+        unobserved = [~loss.mask() for loss in losses]
+    N = len(shape)
+    mats = [np.array([f[n] for f in starts]) for n in range(N)]  # (S, d_n, R)
+    idx = np.array([loss.indices for loss in losses])  # (S, m, N)
+    values = np.array([loss.values for loss in losses])  # (S, m)
+    which = np.arange(S)[:, None]
+    gather = [(which * d + idx[:, :, n]).ravel() for n, d in enumerate(shape)]
+    scatter = [
+        ((which * d + idx[:, :, n])[:, :, None] * R + np.arange(R)).ravel()
+        for n, d in enumerate(shape)
+    ]
+    alive = np.ones(S, dtype=bool)
+    recs: list[dict[str, list]] = [
+        {"steps": [], "norms": [], "loss": [], "error": [], "unobs": []} for _ in range(S)
+    ]
+
+    def record(k: int, r: np.ndarray) -> None:
+        norms = np.prod([np.linalg.norm(A, axis=1) for A in mats], axis=0)  # (S, R)
+        for s in np.nonzero(alive)[0]:
+            rec = recs[s]
+            rec["steps"].append(k)
+            rec["norms"].append(norms[s])
+            rec["loss"].append(0.5 * np.dot(r[s], r[s]) / m)
+            if targets is not None:
+                W = cp_tensor([A[s] for A in mats])
+                rec["error"].append(relative_error(W, Ts[s]))
+                rec["unobs"].append(
+                    relative_error(W, Ts[s], unobserved[s]) if unobserved[s].any() else np.nan
+                )
+
+    for k in range(steps + 1):
+        rows = [  # N arrays (S, m, R): the factor rows of every observed entry
+            np.take(A.reshape(-1, R), gather[n], axis=0).reshape(S, m, R)
+            for n, A in enumerate(mats)
+        ]
+        prefix = [None, rows[0]]
+        for n in range(1, N - 1):
+            prefix.append(prefix[-1] * rows[n])
+        suffix = [None] * N
+        suffix[N - 2] = rows[N - 1]
+        for n in range(N - 3, -1, -1):
+            suffix[n] = suffix[n + 1] * rows[n + 1]
+        others = [suffix[0]] + [
+            prefix[n] if n == N - 1 else prefix[n] * suffix[n] for n in range(1, N)
+        ]
+        r = (others[0] * rows[0]).sum(axis=2) - values
+        bad = alive & ~np.all(np.isfinite(r), axis=1)
+        alive &= ~bad
+        if not alive.any():
+            break
+        if k % record_every == 0 or k == steps:
+            record(k, r)
+        if k == steps:
+            break
+        weighted = np.where(alive[:, None], r / m, 0.0)[:, :, None]
+        for n, d in enumerate(shape):
+            grad = np.bincount(
+                scatter[n], weights=(weighted * others[n]).ravel(), minlength=S * d * R
+            ).reshape(S, d, R)
+            mats[n] -= lr * grad
+    runs = []
+    for s in range(S):
+        rec = recs[s]
+        runs.append(
+            TensorRun(
+                steps=np.array(rec["steps"], dtype=int),
+                component_norms=np.array(rec["norms"]),
+                loss=np.array(rec["loss"]),
+                error=None if targets is None else np.array(rec["error"]),
+                unobserved_error=None if targets is None else np.array(rec["unobs"]),
+                factors=[A[s].copy() for A in mats],
+                diverged=not alive[s],
+            )
+        )
+    return runs
+
+
+def _experiment_problem(shape, weights, count: int, components: int, scale: float, seed: int):
+    seed = v.positive_int("seed", seed, minimum=0)
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 1 or w.size == 0:
+        raise ValueError(
+            f"weights must be a non-empty 1-D sequence of positive numbers, got {weights!r}"
+        )
+    gens = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
+    target = low_rank_tensor(shape, w.size, rng=gens[0], weights=w)
+    loss = TensorCompletionLoss.observe(target, count, rng=gens[1])
+    init = random_factors(shape, components, scale, rng=gens[2])
+    return target, loss, init
 
 
 def completion_experiment(
@@ -683,24 +853,48 @@ def completion_experiment(
     components starts from :func:`random_factors` with standard deviation ``scale``. Target,
     observations and initial directions come from three independent streams spawned from ``seed``, so
     changing ``scale`` rescales the same initial factors and changing ``count`` keeps the same target
-    and initial factors.
+    and initial factors. :func:`completion_experiments` runs several at once.
 
     Returns
     -------
     run, target, loss
     """
-    seed = v.positive_int("seed", seed, minimum=0)
-    w = np.asarray(weights, dtype=float)
-    if w.ndim != 1 or w.size == 0:
-        raise ValueError(
-            f"weights must be a non-empty 1-D sequence of positive numbers, got {weights!r}"
-        )
-    gens = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
-    target = low_rank_tensor(shape, w.size, rng=gens[0], weights=w)
-    loss = TensorCompletionLoss.observe(target, count, rng=gens[1])
-    init = random_factors(shape, components, scale, rng=gens[2])
+    target, loss, init = _experiment_problem(shape, weights, count, components, scale, seed)
     run = gradient_descent(loss, init, lr, steps, record_every=record_every, target=target)
     return run, target, loss
+
+
+def completion_experiments(
+    shape,
+    weights,
+    count: int,
+    settings: Sequence[tuple[float, int]],
+    *,
+    components: int = 10,
+    lr: float = 2.0,
+    steps: int = 12000,
+    record_every: int = 20,
+) -> list[tuple[TensorRun, np.ndarray, TensorCompletionLoss]]:
+    """:func:`completion_experiment` for several ``(scale, seed)`` settings, trained together by
+    :func:`gradient_descent_batch` (the same runs, a fraction of the time). Returns one
+    ``(run, target, loss)`` per setting, in order."""
+    if isinstance(settings, (str, bytes)) or not isinstance(settings, Sequence) or not settings:
+        raise ValueError("settings must be a non-empty sequence of (scale, seed) pairs")
+    problems = []
+    for k, setting in enumerate(settings):
+        if not isinstance(setting, Sequence) or len(setting) != 2:
+            raise ValueError(f"settings[{k}] must be a pair (scale, seed), got {setting!r}")
+        scale = v.real(f"settings[{k}] scale", setting[0], low=0.0, strict_low=True)
+        problems.append(_experiment_problem(shape, weights, count, components, scale, setting[1]))
+    runs = gradient_descent_batch(
+        [p[1] for p in problems],
+        [p[2] for p in problems],
+        lr,
+        steps,
+        record_every=record_every,
+        targets=[p[0] for p in problems],
+    )
+    return [(run, p[0], p[1]) for run, p in zip(runs, problems, strict=True)]
 
 
 def plot_component_norms(ax, run: TensorRun, *, threshold: float | None = None, title: str = ""):

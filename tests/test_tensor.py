@@ -455,3 +455,95 @@ def test_bad_loss_calls():
         tn.gradient_flow(loss, init, [1.0, 0.0])
     with pytest.raises(ValueError, match="loss"):
         tn.gradient_flow(None, init, [0.0, 1.0])
+
+
+# ---- several problems at once -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5), (3, 4), (3, 2, 2, 3)])
+def test_gradient_descent_batch_gives_each_problem_its_own_iterates(shape):
+    problems = []
+    for seed in range(3):
+        target = tn.low_rank_tensor(shape, 1, rng=seed)
+        loss = tn.TensorCompletionLoss.observe(target, 12, rng=seed + 10)
+        init = tn.random_factors(shape, 3, 0.3 + 0.1 * seed, rng=seed + 20)
+        problems.append((target, loss, init))
+    runs = tn.gradient_descent_batch(
+        [p[1] for p in problems],
+        [p[2] for p in problems],
+        0.05,
+        37,
+        record_every=10,
+        targets=[p[0] for p in problems],
+    )
+    for (target, loss, init), run in zip(problems, runs, strict=True):
+        alone = tn.gradient_descent(loss, init, 0.05, 37, record_every=10, target=target)
+        assert np.array_equal(alone.steps, run.steps)
+        assert np.allclose(alone.component_norms, run.component_norms, rtol=1e-13, atol=0)
+        assert np.allclose(alone.loss, run.loss, rtol=1e-12, atol=0)
+        assert np.allclose(alone.unobserved_error, run.unobserved_error, rtol=1e-12, equal_nan=True)
+        for A, B in zip(alone.factors, run.factors, strict=True):
+            assert np.allclose(A, B, rtol=1e-13, atol=1e-15)
+
+
+def test_gradient_descent_batch_stops_a_diverging_problem_only():
+    target = tn.low_rank_tensor((3, 3, 3), 1, rng=0)
+    loss = tn.TensorCompletionLoss.observe(target, 20, rng=1)
+    calm = tn.random_factors((3, 3, 3), 2, 0.1, rng=2)
+    wild = tn.random_factors((3, 3, 3), 2, 3.0, rng=2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        runs = tn.gradient_descent_batch([loss, loss], [calm, wild], 2.0, 200, record_every=50)
+    assert not runs[0].diverged and runs[1].diverged
+    assert list(runs[0].steps) == [0, 50, 100, 150, 200]
+    assert np.all(np.isfinite(runs[1].loss))
+
+
+def test_gradient_descent_batch_errors():
+    target = tn.low_rank_tensor((3, 3, 3), 1, rng=0)
+    loss = tn.TensorCompletionLoss.observe(target, 20, rng=1)
+    other = tn.TensorCompletionLoss.observe(target, 21, rng=1)
+    init = tn.random_factors((3, 3, 3), 2, 0.1, rng=2)
+    with pytest.raises(ValueError, match="losses"):
+        tn.gradient_descent_batch(loss, [init], 0.1, 2)
+    with pytest.raises(ValueError, match="losses\\[1\\]"):
+        tn.gradient_descent_batch([loss, other], [init, init], 0.1, 2)
+    with pytest.raises(ValueError, match="factors"):
+        tn.gradient_descent_batch([loss], [init, init], 0.1, 2)
+    with pytest.raises(ValueError, match="components"):
+        tn.gradient_descent_batch(
+            [loss, loss], [init, tn.random_factors((3, 3, 3), 3, 0.1, rng=2)], 0.1, 2
+        )
+    with pytest.raises(ValueError, match="targets"):
+        tn.gradient_descent_batch([loss], [init], 0.1, 2, targets=[target, target])
+
+
+def test_completion_experiments_match_completion_experiment():
+    settings = [(0.1, 3), (0.3, 4)]
+    both = tn.completion_experiments((4, 4, 4), (1.0, 0.5), 30, settings, steps=25, record_every=5)
+    for (scale, seed), (run, target, loss) in zip(settings, both, strict=True):
+        alone, target_alone, loss_alone = tn.completion_experiment(
+            (4, 4, 4), (1.0, 0.5), 30, scale=scale, steps=25, record_every=5, seed=seed
+        )
+        assert np.array_equal(target, target_alone)
+        assert np.array_equal(loss.indices, loss_alone.indices)
+        assert np.allclose(run.component_norms, alone.component_norms, rtol=1e-13, atol=0)
+    with pytest.raises(ValueError, match="settings"):
+        tn.completion_experiments((4, 4, 4), (1.0,), 30, [])
+    with pytest.raises(ValueError, match="settings\\[0\\]"):
+        tn.completion_experiments((4, 4, 4), (1.0,), 30, [(0.1,)])
+    with pytest.raises(ValueError, match="scale"):
+        tn.completion_experiments((4, 4, 4), (1.0,), 30, [(0.0, 1)])
+
+
+def test_level_steps():
+    steps = np.array([0, 10, 20, 30])
+    norms = np.array([[0.0, 5.0], [1.0, 5.0], [3.0, 6.0], [4.0, 7.0]])
+    assert tn.level_steps(steps, norms, [0, 1], [2.0, 5.5]) == pytest.approx([15.0, 15.0])
+    assert tn.level_steps(steps, norms, [1], [1.0]) == pytest.approx([0.0])
+    assert np.isnan(tn.level_steps(steps, norms, [0], [10.0])[0])
+    with pytest.raises(ValueError, match="components"):
+        tn.level_steps(steps, norms, [2], [1.0])
+    with pytest.raises(ValueError, match="levels"):
+        tn.level_steps(steps, norms, [0, 1], [1.0])
+    with pytest.raises(ValueError, match="steps"):
+        tn.level_steps(steps[:2], norms, [0], [1.0])
