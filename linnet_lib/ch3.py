@@ -655,12 +655,74 @@ def descent_count(loss, weights: Sequence[np.ndarray], lr: float, cap: int, targ
     """Iterations plain gradient descent on the layers ``weights`` (step ``lr``) needs to bring
     the loss to ``target`` or below; ``inf`` if it does not within ``cap`` steps or diverges.
 
-    Uses :func:`~linnet_lib.training.gradient_descent` with ``stop_loss=target``.
+    The same iteration as :func:`~linnet_lib.training.gradient_descent` with ``stop_loss=target``,
+    operation for operation (see :func:`descent_losses`), so the counts are identical.
     """
     cap = v.positive_int("cap", cap, minimum=0)
     target = v.real("target", target)
-    run = gradient_descent(loss, weights, lr, cap, record_every=max(cap, 1), stop_loss=target)
-    return steps_to_loss(run, target)
+    return _descent(loss, weights, lr, cap, target, None)[0]
+
+
+def descent_losses(
+    loss, weights: Sequence[np.ndarray], lr: float, steps: int, *, record_every: int = 1
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The loss along plain gradient descent on the layers ``weights``: ``(recorded steps,
+    losses, diverged)``, recorded at step 0, every ``record_every`` steps and the last step
+    (stopping before a non-finite loss, like :func:`~linnet_lib.training.gradient_descent`).
+
+    The iteration of :func:`~linnet_lib.training.gradient_descent` operation for operation (the
+    layer gradients ``W_{n:j+1}^T G W_{j-1:1}^T`` of :func:`~linnet_lib.networks.layer_gradients`
+    built from the same partial products, and the loss's own ``_value`` and ``_grad``), so the
+    results are identical (the tests compare them); it only skips the input checks that gradient
+    descent repeats at every step, which take about half of its time on small networks.
+    """
+    steps = v.positive_int("steps", steps, minimum=0)
+    record_every = v.positive_int("record_every", record_every)
+    _, recorded, values, diverged = _descent(loss, weights, lr, steps, None, record_every)
+    return np.array(recorded), np.array(values), diverged
+
+
+def _descent(loss, weights, lr, steps: int, target, record_every):
+    """Shared loop of :func:`descent_count` (``target``) and :func:`descent_losses`
+    (``record_every``). Returns ``(count, recorded steps, losses, diverged)``."""
+    layers = [w.copy() for w in v.weights("weights", weights)]
+    lr = v.real("lr", lr, low=0.0, strict_low=True)
+    if not (hasattr(loss, "_value") and hasattr(loss, "_grad")):
+        raise ValueError(f"loss must be a loss object of linnet_lib, got {type(loss).__name__}")
+    first = loss.value(end_to_end(layers))  # checks once that the loss fits the network
+    recorded, values = [0], [first]
+    n = len(layers)
+    eye_in, eye_out = np.eye(layers[0].shape[1]), np.eye(layers[-1].shape[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, steps + 1):
+            below = [eye_in]
+            for j in range(1, n):
+                below.append(layers[j - 1] @ below[j - 1])
+            above = [None] * n
+            above[n - 1] = eye_out
+            for j in range(n - 2, -1, -1):
+                above[j] = above[j + 1] @ layers[j + 1]
+            G = loss._grad(_product(layers))
+            grads = [above[j].T @ G @ below[j].T for j in range(n)]
+            layers = [w - lr * g for w, g in zip(layers, grads, strict=True)]
+            product = _product(layers)
+            value = float(loss._value(product)) if np.all(np.isfinite(product)) else np.nan
+            if not np.isfinite(value):
+                return float("inf"), recorded, values, True
+            if target is not None and value <= target:
+                return float(k), recorded, values, False
+            if record_every is not None and (k % record_every == 0 or k == steps):
+                recorded.append(k)
+                values.append(value)
+    return float("inf"), recorded, values, False
+
+
+def _product(layers: list[np.ndarray]) -> np.ndarray:
+    """``W_n ... W_1``, multiplied as :func:`~linnet_lib.networks.end_to_end` does."""
+    product = layers[0]
+    for W in layers[1:]:
+        product = W @ product
+    return product
 
 
 def optimizer_count(loss, W0, optimizer: Optimizer, cap: int, target: float) -> float:

@@ -257,10 +257,14 @@ def minimize(
         raise ValueError("W0: the loss is not finite there")
     record_steps, mats = [0], [W.copy()]
     diverged = False
+    # The loss's own _value/_grad (when it has them, as every loss of the book does) skip the input
+    # checks of value/grad, which would repeat at every step; W keeps its checked shape.
+    value_of = getattr(loss, "_value", loss.value)
+    grad_of = getattr(loss, "_grad", loss.grad)
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(1, steps + 1):
-            W = optimizer._step(W, loss.grad(W))  # shapes are checked by the loss
-            value = loss.value(W) if np.all(np.isfinite(W)) else np.nan
+            W = optimizer._step(W, grad_of(W))
+            value = float(value_of(W)) if np.all(np.isfinite(W)) else np.nan
             if not np.isfinite(value):
                 diverged = True
                 break

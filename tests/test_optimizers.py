@@ -352,6 +352,23 @@ def test_descent_and_optimizer_counts_agree_at_depth_one():
     assert f3.optimizer_count(loss, W0, opt.GradientDescent(0.1), 0, 10.0) == 0
 
 
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_descent_count_and_losses_repeat_library_descent_exactly(rng, depth):
+    X, Y = rng.standard_normal((4, 30)), rng.standard_normal((1, 30))
+    loss = ll.LpLoss(X, Y, p=4, normalization="mean")
+    net = ll.balanced_init(0.05 * rng.standard_normal((1, 4)), depth, rng=rng)
+    target = ll.ch3.lp_minimizer(loss)[1] + 1e-4
+    for lr in (0.05, 0.2, 5.0):
+        run = ll.gradient_descent(loss, net, lr, 600, record_every=600, stop_loss=target)
+        assert f3.descent_count(loss, net, lr, 600, target) == opt.steps_to_loss(run, target)
+        full = ll.gradient_descent(loss, net, lr, 300, record_every=7)
+        steps, values, diverged = f3.descent_losses(loss, net, lr, 300, record_every=7)
+        assert np.array_equal(steps, full.steps) and np.array_equal(values, full.loss)
+        assert diverged == full.diverged
+    with pytest.raises(ValueError, match="loss"):
+        f3.descent_losses(object(), net, 0.1, 5)
+
+
 def test_counts_validate():
     loss = quadratic()
     with pytest.raises(ValueError, match="cap"):
