@@ -241,6 +241,23 @@ def network_output(factors, inputs) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 
+def _products_of_the_others(rows: list[np.ndarray]) -> list[np.ndarray]:
+    """``others[n]`` = the elementwise product of every array of ``rows`` but the n-th (N >= 2 arrays).
+
+    Built from prefix and suffix products in a fixed order, so no division by zero and the same rounding
+    wherever it is used (the single-problem gradient and the batched descent).
+    """
+    N = len(rows)
+    prefix = [None, rows[0]]
+    for n in range(1, N - 1):
+        prefix.append(prefix[-1] * rows[n])
+    suffix = [None] * N
+    suffix[N - 2] = rows[N - 1]
+    for n in range(N - 3, -1, -1):
+        suffix[n] = suffix[n + 1] * rows[n + 1]
+    return [suffix[0]] + [prefix[n] if n == N - 1 else prefix[n] * suffix[n] for n in range(1, N)]
+
+
 class TensorCompletionLoss:
     """Tensor completion: ``l(W) = 1/(2m) sum_k (W[i_k] - y_k)^2`` over m observed entries.
 
@@ -352,19 +369,8 @@ class TensorCompletionLoss:
 
     def _grads(self, mats) -> tuple[np.ndarray, list[np.ndarray]]:
         rows = self._rows(mats)
-        N = len(rows)
         R = rows[0].shape[1]
-        # products of all rows but one, by prefix and suffix products (no division by zero)
-        prefix = [None, rows[0]]
-        for n in range(1, N - 1):
-            prefix.append(prefix[-1] * rows[n])
-        suffix = [None] * N
-        suffix[N - 2] = rows[N - 1]
-        for n in range(N - 3, -1, -1):
-            suffix[n] = suffix[n + 1] * rows[n + 1]
-        others = [suffix[0]] + [
-            prefix[n] if n == N - 1 else prefix[n] * suffix[n] for n in range(1, N)
-        ]
+        others = _products_of_the_others(rows)
         full = others[0] * rows[0]
         r = full.sum(axis=1) - self.values
         weighted = (r / self.count)[:, None]
@@ -778,16 +784,7 @@ def gradient_descent_batch(
             np.take(A.reshape(-1, R), gather[n], axis=0).reshape(S, m, R)
             for n, A in enumerate(mats)
         ]
-        prefix = [None, rows[0]]
-        for n in range(1, N - 1):
-            prefix.append(prefix[-1] * rows[n])
-        suffix = [None] * N
-        suffix[N - 2] = rows[N - 1]
-        for n in range(N - 3, -1, -1):
-            suffix[n] = suffix[n + 1] * rows[n + 1]
-        others = [suffix[0]] + [
-            prefix[n] if n == N - 1 else prefix[n] * suffix[n] for n in range(1, N)
-        ]
+        others = _products_of_the_others(rows)
         r = (others[0] * rows[0]).sum(axis=2) - values
         bad = alive & ~np.all(np.isfinite(r), axis=1)
         alive &= ~bad
