@@ -198,3 +198,14 @@ def test_plot_eigenvalue_curves_rejects_bad_input():
     with pytest.raises(ValueError, match="depth"):
         ch1.plot_eigenvalue_curves(ax, np.array([0.5, 1.0]), (0,))
     plt.close(fig)
+
+
+def test_conservation_along_flow_loose_tolerance_shows_drift(target_loss):
+    init = ll.gaussian_init([2, 4, 2], 0.5, np.random.default_rng(0))
+    t = np.linspace(0.0, 2.0, 5)
+    tight = ll.ch1.conservation_along_flow(target_loss, init, t)
+    loose = ll.ch1.conservation_along_flow(target_loss, init, t, rtol=1e-5)
+    assert tight["gap_drift"] < 1e-10 < loose["gap_drift"]
+    assert loose["gap_drift"] >= ll.ch1.gap_drift(init, loose["result"].layers_at(-1))
+    with pytest.raises(ValueError, match="rtol"):
+        ll.ch1.conservation_along_flow(target_loss, init, t, rtol=-1.0)
