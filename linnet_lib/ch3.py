@@ -19,7 +19,7 @@ from .losses import LpLoss
 from .networks import end_to_end
 from .optimizers import Optimizer, make, minimize, steps_to_loss, tune_step
 from .plotting import depth_color
-from .training import TrainingResult, gradient_descent
+from .training import TrainingResult, descent_result, gradient_descent
 
 
 def end_to_end_step(W, G, depth: int, lr: float) -> np.ndarray:
@@ -71,18 +71,8 @@ def end_to_end_descent(
                 mats.append(W.copy())
             if stop:
                 break
-    mats = np.array(mats)
-    steps_arr = np.array(record_steps)
-    return TrainingResult(
-        t=steps_arr * lr,
-        end_to_end=mats,
-        loss=np.array([loss.value(M) for M in mats]),
-        singular_values=np.linalg.svd(mats, compute_uv=False),
-        depth=n,
-        steps=steps_arr,
-        diverged=diverged,
-        info={"lr": lr, "route": "end-to-end"},
-    )
+    info = {"lr": lr, "route": "end-to-end"}
+    return descent_result(loss, mats, record_steps, lr, n, diverged=diverged, info=info)
 
 
 def iterations_to(run, threshold: float) -> float:

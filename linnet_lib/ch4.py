@@ -19,7 +19,7 @@ from .networks import gaussian_init
 from .plotting import depth_color
 from .sensing import CompletionLoss, SensingLoss, effective_rank, nuclear_norm_minimizer
 from .svd_dynamics import central_derivative, stencil_times
-from .training import TrainingResult
+from .training import TrainingResult, descent_result
 
 
 def _depth(depth) -> int:
@@ -158,25 +158,20 @@ def sensing_descent(
             if not np.isfinite(value):
                 diverged = True
                 break
-            if (
-                (stop_loss is not None and value <= stop_loss)
-                or k % record_every == 0
-                or k == steps
-            ):
+            stop = stop_loss is not None and value <= stop_loss
+            if stop or k % record_every == 0 or k == steps:
                 record_steps.append(k)
                 records.append([w.copy() for w in layers])
-                if stop_loss is not None and value <= stop_loss:
-                    break
+            if stop:
+                break
     mats = np.array([products(ls)[-1] for ls in records])
-    steps_arr = np.array(record_steps)
-    return TrainingResult(
-        t=steps_arr * lr,
-        end_to_end=mats,
-        loss=np.array([loss.value(W) for W in mats]),
-        singular_values=np.linalg.svd(mats, compute_uv=False),
-        depth=n,
+    return descent_result(
+        loss,
+        mats,
+        record_steps,
+        lr,
+        n,
         weights=tuple(np.array([ls[j] for ls in records]) for j in range(n)),
-        steps=steps_arr,
         diverged=diverged,
         info={"lr": lr},
     )

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import _validate as v
-from .training import TrainingResult
+from .training import TrainingResult, descent_result
 
 
 def _array(name: str, value) -> np.ndarray:
@@ -268,24 +268,18 @@ def minimize(
             if not np.isfinite(value):
                 diverged = True
                 break
-            if (
-                (stop_loss is not None and value <= stop_loss)
-                or k % record_every == 0
-                or k == steps
-            ):
+            stop = stop_loss is not None and value <= stop_loss
+            if stop or k % record_every == 0 or k == steps:
                 record_steps.append(k)
                 mats.append(W.copy())
-            if stop_loss is not None and value <= stop_loss:
+            if stop:
                 break
-    mats = np.array(mats)
-    steps_arr = np.array(record_steps)
-    return TrainingResult(
-        t=steps_arr * optimizer.lr,
-        end_to_end=mats,
-        loss=np.array([loss.value(M) for M in mats]),
-        singular_values=np.linalg.svd(mats, compute_uv=False),
-        depth=1,
-        steps=steps_arr,
+    return descent_result(
+        loss,
+        mats,
+        record_steps,
+        optimizer.lr,
+        1,
         diverged=diverged,
         info={"optimizer": repr(optimizer), "lr": optimizer.lr},
     )

@@ -87,6 +87,30 @@ def _summaries(loss, mats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return losses, svals
 
 
+def descent_result(
+    loss, mats, record_steps, lr: float, depth: int, *, diverged: bool, weights=None, info=None
+) -> TrainingResult:
+    """The :class:`TrainingResult` of a fixed-step descent from its recorded end-to-end matrices.
+
+    Shared by :func:`gradient_descent` and the specialised descent loops of the chapter modules and
+    ``optimizers``, so that every descent reports times ``step * lr``, losses and singular values alike.
+    """
+    mats = np.asarray(mats)
+    losses, svals = _summaries(loss, mats)
+    steps_arr = np.array(record_steps)
+    return TrainingResult(
+        t=steps_arr * lr,
+        end_to_end=mats,
+        loss=losses,
+        singular_values=svals,
+        depth=depth,
+        weights=weights,
+        steps=steps_arr,
+        diverged=diverged,
+        info=info if info is not None else {"lr": lr},
+    )
+
+
 def gradient_flow(
     loss,
     init,
@@ -233,16 +257,4 @@ def gradient_descent(
                 record(k)
     weights_rec = tuple(np.array([r[j] for r in records]) for j in range(n))
     mats = np.array([end_to_end(r) for r in records])
-    losses, svals = _summaries(loss, mats)
-    steps_arr = np.array(record_steps)
-    return TrainingResult(
-        t=steps_arr * lr,
-        end_to_end=mats,
-        loss=losses,
-        singular_values=svals,
-        depth=n,
-        weights=weights_rec,
-        steps=steps_arr,
-        diverged=diverged,
-        info={"lr": lr},
-    )
+    return descent_result(loss, mats, record_steps, lr, n, diverged=diverged, weights=weights_rec)
