@@ -19,7 +19,13 @@ from .losses import LpLoss
 from .networks import end_to_end
 from .optimizers import Optimizer, make, minimize, steps_to_loss, tune_step
 from .plotting import depth_color
-from .training import TrainingResult, descent_result, gradient_descent
+from .training import (
+    TrainingResult,
+    descent_loop,
+    descent_result,
+    descent_settings,
+    gradient_descent,
+)
 
 
 def end_to_end_step(W, G, depth: int, lr: float) -> np.ndarray:
@@ -48,29 +54,15 @@ def end_to_end_descent(
     """
     W = v.matrix("init", init).copy()
     n = v.positive_int("depth", depth)
-    lr = v.real("lr", lr, low=0.0, strict_low=True)
-    steps = v.positive_int("steps", steps, minimum=0)
-    record_every = v.positive_int("record_every", record_every)
-    if stop_loss is not None:
-        stop_loss = v.real("stop_loss", stop_loss)
-    record_steps, mats = [0], [W.copy()]
-    diverged = False
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, steps + 1):
-            W = W - lr * end_to_end_velocity(W, loss.grad(W), n)
-            if not np.all(np.isfinite(W)):
-                diverged = True
-                break
-            value = loss.value(W)
-            if not np.isfinite(value):
-                diverged = True
-                break
-            stop = stop_loss is not None and value <= stop_loss
-            if stop or k % record_every == 0 or k == steps:
-                record_steps.append(k)
-                mats.append(W.copy())
-            if stop:
-                break
+    lr, steps, record_every, stop_loss = descent_settings(lr, steps, record_every, stop_loss)
+
+    def advance(W):
+        W = W - lr * end_to_end_velocity(W, loss.grad(W), n)
+        return W, (loss.value(W) if np.all(np.isfinite(W)) else np.nan)
+
+    record_steps, mats, diverged = descent_loop(
+        W, advance, steps, record_every=record_every, stop_loss=stop_loss, snapshot=np.copy
+    )
     info = {"lr": lr, "route": "end-to-end"}
     return descent_result(loss, mats, record_steps, lr, n, diverged=diverged, info=info)
 

@@ -19,7 +19,7 @@ from .networks import gaussian_init
 from .plotting import depth_color
 from .sensing import CompletionLoss, SensingLoss, effective_rank, nuclear_norm_minimizer
 from .svd_dynamics import central_derivative, stencil_times
-from .training import TrainingResult, descent_result
+from .training import TrainingResult, descent_loop, descent_result, descent_settings
 
 
 def _depth(depth) -> int:
@@ -124,11 +124,7 @@ def sensing_descent(
             f"weights must multiply to a {loss.shape} matrix, got "
             f"{(layers[-1].shape[0], layers[0].shape[1])}"
         )
-    lr = v.real("lr", lr, low=0.0, strict_low=True)
-    steps = v.positive_int("steps", steps, minimum=0)
-    record_every = v.positive_int("record_every", record_every)
-    if stop_loss is not None:
-        stop_loss = v.real("stop_loss", stop_loss)
+    lr, steps, record_every, stop_loss = descent_settings(lr, steps, record_every, stop_loss)
     residuals, gradient = _residual_function(loss)
     n = len(layers)
 
@@ -138,32 +134,29 @@ def sensing_descent(
             below.append(W @ below[-1])
         return below
 
-    record_steps, records = [0], [[w.copy() for w in layers]]
+    def advance(state):
+        layers, below, r = state
+        G = gradient(r)
+        above = None
+        grads = [None] * n
+        for j in range(n - 1, -1, -1):
+            left = G if above is None else above.T @ G
+            grads[j] = left if j == 0 else left @ below[j - 1].T
+            above = layers[j] if above is None else above @ layers[j]
+        layers = [w - lr * g for w, g in zip(layers, grads, strict=True)]
+        below = products(layers)
+        r = residuals(below[-1])
+        return (layers, below, r), 0.5 * np.dot(r, r) / loss.count
+
     below = products(layers)
-    r = residuals(below[-1])
-    diverged = False
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, steps + 1):
-            G = gradient(r)
-            above = None
-            grads = [None] * n
-            for j in range(n - 1, -1, -1):
-                left = G if above is None else above.T @ G
-                grads[j] = left if j == 0 else left @ below[j - 1].T
-                above = layers[j] if above is None else above @ layers[j]
-            layers = [w - lr * g for w, g in zip(layers, grads, strict=True)]
-            below = products(layers)
-            r = residuals(below[-1])
-            value = 0.5 * np.dot(r, r) / loss.count
-            if not np.isfinite(value):
-                diverged = True
-                break
-            stop = stop_loss is not None and value <= stop_loss
-            if stop or k % record_every == 0 or k == steps:
-                record_steps.append(k)
-                records.append([w.copy() for w in layers])
-            if stop:
-                break
+    record_steps, records, diverged = descent_loop(
+        (layers, below, residuals(below[-1])),
+        advance,
+        steps,
+        record_every=record_every,
+        stop_loss=stop_loss,
+        snapshot=lambda state: [w.copy() for w in state[0]],
+    )
     mats = np.array([products(ls)[-1] for ls in records])
     return descent_result(
         loss,
@@ -420,6 +413,17 @@ def compressed_rank(loss, W, tolerance: float) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+SIGN_RUN_KEYS = (
+    "changed",
+    "loss_at_change",
+    "solver_crossings",
+    "final_norm",
+    "final_shortfall",
+    "final_loss",
+    "final_det",
+)
+
+
 def gaussian_sign_runs(
     loss, depth: int, seeds, t_max: float, count: int, scale: float = 8e-3
 ) -> dict[str, np.ndarray]:
@@ -438,16 +442,7 @@ def gaussian_sign_runs(
     if not seeds:
         raise ValueError("seeds must be a non-empty sequence of integers >= 0")
     c, c_prime = _norms.proof_constants()
-    keys = (
-        "changed",
-        "loss_at_change",
-        "solver_crossings",
-        "final_norm",
-        "final_shortfall",
-        "final_loss",
-        "final_det",
-    )
-    out: dict[str, list] = {key: [] for key in keys}
+    out: dict[str, list] = {key: [] for key in SIGN_RUN_KEYS}
     for seed in seeds:
         start = _norms.signed_start(n, scale, 1, rng=seed, balanced=False)
         run = _norms.flow(loss, start, t_max, count)

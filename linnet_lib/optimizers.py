@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import _validate as v
-from .training import TrainingResult, descent_result
+from .training import TrainingResult, descent_loop, descent_result, descent_settings
 
 
 def _array(name: str, value) -> np.ndarray:
@@ -248,32 +248,24 @@ def minimize(
     W = v.matrix("W0", W0, shape=getattr(loss, "shape", None)).copy()
     if not isinstance(optimizer, Optimizer):
         raise ValueError(f"optimizer must be an Optimizer, got {type(optimizer).__name__}")
-    steps = v.positive_int("steps", steps, minimum=0)
-    record_every = v.positive_int("record_every", record_every)
-    if stop_loss is not None:
-        stop_loss = v.real("stop_loss", stop_loss)
+    _, steps, record_every, stop_loss = descent_settings(
+        optimizer.lr, steps, record_every, stop_loss
+    )
     optimizer.reset()
     if not np.isfinite(loss.value(W)):
         raise ValueError("W0: the loss is not finite there")
-    record_steps, mats = [0], [W.copy()]
-    diverged = False
     # The loss's own _value/_grad (when it has them, as every loss of the book does) skip the input
     # checks of value/grad, which would repeat at every step; W keeps its checked shape.
     value_of = getattr(loss, "_value", loss.value)
     grad_of = getattr(loss, "_grad", loss.grad)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, steps + 1):
-            W = optimizer._step(W, grad_of(W))
-            value = float(value_of(W)) if np.all(np.isfinite(W)) else np.nan
-            if not np.isfinite(value):
-                diverged = True
-                break
-            stop = stop_loss is not None and value <= stop_loss
-            if stop or k % record_every == 0 or k == steps:
-                record_steps.append(k)
-                mats.append(W.copy())
-            if stop:
-                break
+
+    def advance(W):
+        W = optimizer._step(W, grad_of(W))
+        return W, (float(value_of(W)) if np.all(np.isfinite(W)) else np.nan)
+
+    record_steps, mats, diverged = descent_loop(
+        W, advance, steps, record_every=record_every, stop_loss=stop_loss, snapshot=np.copy
+    )
     return descent_result(
         loss,
         mats,

@@ -207,6 +207,49 @@ def gradient_flow(
     )
 
 
+def _copies(layers):
+    return [w.copy() for w in layers]
+
+
+def descent_settings(lr, steps, record_every, stop_loss):
+    """Validate the common arguments of a fixed-step descent: ``lr > 0``, ``steps >= 0``,
+    ``record_every >= 1`` and ``stop_loss`` a real number or None. Returns them in that order."""
+    lr = v.real("lr", lr, low=0.0, strict_low=True)
+    steps = v.positive_int("steps", steps, minimum=0)
+    record_every = v.positive_int("record_every", record_every)
+    if stop_loss is not None:
+        stop_loss = v.real("stop_loss", stop_loss)
+    return lr, steps, record_every, stop_loss
+
+
+def descent_loop(
+    state, advance, steps: int, *, record_every: int, stop_loss: float | None, snapshot
+) -> tuple[list[int], list, bool]:
+    """The record, stop and divergence rules shared by every fixed-step descent of the book.
+
+    ``advance(state)`` makes one step and returns ``(new_state, loss_value)``; ``snapshot(state)``
+    returns what to keep of a recorded state (a copy). Records step 0, every ``record_every``-th
+    step and the last; stops (and records) at the first step whose loss is at most ``stop_loss``
+    (if given); stops without recording, with ``diverged`` True, at the first non-finite loss.
+    Arguments are assumed validated by the caller. Returns ``(record_steps, records, diverged)``.
+    """
+    record_steps, records = [0], [snapshot(state)]
+    diverged = False
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, steps + 1):
+            state, value = advance(state)
+            if not np.isfinite(value):
+                diverged = True
+                break
+            stop = stop_loss is not None and value <= stop_loss
+            if stop or k % record_every == 0 or k == steps:
+                record_steps.append(k)
+                records.append(snapshot(state))
+            if stop:
+                break
+    return record_steps, records, diverged
+
+
 def gradient_descent(
     loss,
     weights: Sequence[np.ndarray],
@@ -224,37 +267,22 @@ def gradient_descent(
     (and records) at the first step whose loss is at most ``stop_loss``.
     """
     layers = [w.copy() for w in v.weights("weights", weights)]
-    lr = v.real("lr", lr, low=0.0, strict_low=True)
-    steps = v.positive_int("steps", steps, minimum=0)
-    record_every = v.positive_int("record_every", record_every)
-    if stop_loss is not None:
-        stop_loss = v.real("stop_loss", stop_loss)
+    lr, steps, record_every, stop_loss = descent_settings(lr, steps, record_every, stop_loss)
     n = len(layers)
     _check_loss(loss, (layers[-1].shape[0], layers[0].shape[1]))
-    record_steps, records = [], []
-    diverged = False
 
-    def record(k):
-        record_steps.append(k)
-        records.append([w.copy() for w in layers])
+    def advance(layers):
+        grads = layer_gradients(layers, loss.grad(end_to_end(layers)))
+        layers = [w - lr * g for w, g in zip(layers, grads, strict=True)]
+        try:  # validation inside raises ValueError on non-finite layers or products
+            value = loss.value(end_to_end(layers))
+        except ValueError:
+            value = np.nan
+        return layers, value
 
-    record(0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(1, steps + 1):
-            grads = layer_gradients(layers, loss.grad(end_to_end(layers)))
-            layers = [w - lr * g for w, g in zip(layers, grads, strict=True)]
-            try:  # validation inside raises ValueError on non-finite layers or products
-                value = loss.value(end_to_end(layers))
-            except ValueError:
-                value = np.nan
-            if not np.isfinite(value):
-                diverged = True
-                break
-            if stop_loss is not None and value <= stop_loss:
-                record(k)
-                break
-            if k % record_every == 0 or k == steps:
-                record(k)
+    record_steps, records, diverged = descent_loop(
+        layers, advance, steps, record_every=record_every, stop_loss=stop_loss, snapshot=_copies
+    )
     weights_rec = tuple(np.array([r[j] for r in records]) for j in range(n))
     mats = np.array([end_to_end(r) for r in records])
     return descent_result(loss, mats, record_steps, lr, n, diverged=diverged, weights=weights_rec)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+from nbrun import notebook_client
 
 SLOW_NOTEBOOK_SECONDS = 20.0
 CELL_TIMEOUT_SECONDS = 120
@@ -28,13 +28,7 @@ SINGLE_THREAD = {
 
 
 def time_notebook(path: Path, scratch: Path) -> tuple[float, str]:
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT_SECONDS,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
+    nb, client = notebook_client(path, CELL_TIMEOUT_SECONDS)
     start = time.perf_counter()
     try:
         client.execute()

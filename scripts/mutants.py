@@ -120,17 +120,10 @@ def check_applies(mutant: dict) -> None:
 
 def execute_notebook(notebook: Path) -> dict:
     """Run a notebook top to bottom in a fresh kernel; report the first failure."""
-    import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbrun import notebook_client
 
-    nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(notebook.parent)}},
-    )
+    nb, client = notebook_client(notebook, CELL_TIMEOUT)
     try:
         client.execute()
     except CellTimeoutError as error:

@@ -213,15 +213,7 @@ def test_gaussian_sign_runs_depth_2_lose_the_sign():
     from linnet_lib import norms
 
     out = ch4.gaussian_sign_runs(norms.completion_2x2(), 2, [0, 1], 1e3, 31)
-    assert set(out) == {
-        "changed",
-        "loss_at_change",
-        "solver_crossings",
-        "final_norm",
-        "final_shortfall",
-        "final_loss",
-        "final_det",
-    }
+    assert set(out) == set(ch4.SIGN_RUN_KEYS) and len(ch4.SIGN_RUN_KEYS) == 7
     assert np.all(out["changed"] == 1.0) and np.all(out["solver_crossings"] >= 1)
     assert np.all(out["loss_at_change"] > 0.3)
     assert np.all(out["final_det"] < 0) and np.all(out["final_shortfall"] > 0)
