@@ -25,13 +25,14 @@ NOTEBOOKS = $(shell find $(NB_DIRS) -name '*.ipynb' -not -path '*/.ipynb_checkpo
 NB ?= $(NOTEBOOKS)
 CELL_TIMEOUT := 120
 
-.PHONY: help venv assets book book-student test test-portable mutants execute bench student freeze clean
+.PHONY: help venv assets book book-student test test-portable mutants browser-test chromium execute bench student freeze clean
 
 help:
 	@echo "make book          set up .venv and _vendor/, build the HTML book strictly -> _build/html/index.html"
 	@echo "make test          set up .venv, run ruff, the unit tests and nbval over every notebook"
 	@echo "make test-portable nbval over every notebook under emulated other machines (BLAS kernel, SIMD, threads)"
 	@echo "make mutants       run the mutation catalog (mutants/*.yml) -> chapters/mutation-catalog.md"
+	@echo "make browser-test  open every page of the built book in headless Chromium and check what readers see"
 	@echo "make student       student notebooks (solutions removed, outputs cleared) -> build/student/"
 	@echo "make book-student  the HTML book with the solutions removed -> _build/student-html/"
 	@echo "make execute       re-run every notebook in place (or NB=path/to/one.ipynb)"
@@ -107,6 +108,17 @@ execute: venv
 bench: venv
 	$(BIN)/python scripts/bench.py $(NOTEBOOKS)
 
+# The built book in a real browser: Playwright (pinned in requirements.txt) drives Debian's chromium,
+# installed here with apt-get when missing (no browser download). Run after `make book`.
+CHROMIUM ?= $(shell command -v chromium || echo /usr/bin/chromium)
+chromium:
+	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null || { echo "error: install Chromium (Debian/Ubuntu package chromium) or set CHROMIUM=/path/to/chromium" >&2; exit 1; }; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null; }
+
+browser-test: venv chromium
+	@test -f _build/html/index.html || { echo "error: no built book: run make book first" >&2; exit 1; }
+	CHROMIUM=$(CHROMIUM) $(BIN)/python scripts/browser_test.py
+
 student: venv
 	$(BIN)/python scripts/make_student.py --out build/student $(wildcard exercises)
 
@@ -115,7 +127,7 @@ student: venv
 DIRECT_DEPS := "jupyter-book<2" "sphinx-book-theme<1.4" sphinx-proof sphinx-exercise \
 	sphinxcontrib-bibtex linkify-it-py django-static-mathjax numpy scipy matplotlib cvxpy \
 	ipykernel ipywidgets scikit-learn nbclient nbconvert nbformat jupytext nbval nbgrader pytest \
-	pytest-xdist hypothesis ruff pyyaml
+	pytest-xdist hypothesis ruff pyyaml playwright
 freeze:
 	rm -rf build/freeze-venv
 	$(BOOTSTRAP_PYTHON) -m venv build/freeze-venv

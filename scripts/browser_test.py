@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import os
 import re
 import shutil
 import sys
@@ -146,7 +147,7 @@ def main() -> int:
     if not (html / "index.html").exists():
         print(f"no built book at {html}: run `make book` first", file=sys.stderr)
         return 2
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     shots = Path(args.screenshots)
     if not args.no_screenshots:
         shutil.rmtree(shots, ignore_errors=True)
