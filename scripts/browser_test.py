@@ -54,7 +54,8 @@ MEASURE = """
   const code = [...document.querySelectorAll('.cell_input pre')];
   const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length)
       && getComputedStyle(el).visibility !== 'hidden';
-  const text = (sel) => [...document.querySelectorAll(sel)].map((el) => el.innerText).join('\\n');
+  // textContent, not innerText: collapsed parts of the navigation count too (a reader opens them).
+  const text = (sel) => [...document.querySelectorAll(sel)].map((el) => el.textContent).join('\\n');
   // Everything of an answer: the solution admonitions and the code cells that hold solution code.
   const answerCells = [...document.querySelectorAll('.cell')].filter(
       (c) => /### BEGIN SOLUTION/.test(c.querySelector('.cell_input')?.textContent || ''));
