@@ -119,11 +119,12 @@ def code(text: str) -> str:
 
 def item_block(label: str, result: dict | None, check: dict) -> list[str]:
     page = (result or check)["page"]
-    # The title is written as Markdown (its math is typeset); the link is the label, because the
-    # text of a reference role is shown literally and would show a title's TeX as typed.
+    # The title is written as Markdown (its math is typeset), then the label, then a link to the
+    # statement box (sphinx-proof names the link by the box's kind, e.g. "Theorem 2"): the text of a
+    # reference role is shown literally and would show a title's TeX as typed.
     if result:
         role = "ref" if result["kind"] == "exercise" else "prf:ref"
-        head = f"**{result['title'] or label}** · {{{role}}}`{label} <{label}>`"
+        head = f"**{result['title'] or label}** · `{label}` · {{{role}}}`{label} <{label}>`"
     else:
         head = f"**a check without a stated box** · `{label}`"
     lines = check["lines"]
