@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -54,7 +55,7 @@ def landscape_problem(m: int = 20, d_x: int = 5, d_y: int = 3, rng=0):
 
 def zero_network(widths) -> list[np.ndarray]:
     """The origin: zero layers with widths ``(d_0, ..., d_N)``."""
-    dims = _widths(widths)
+    dims = landscape.as_widths(widths)
     return [np.zeros((dims[j + 1], dims[j])) for j in range(len(dims) - 1)]
 
 
@@ -64,7 +65,7 @@ def flow_limits(
     """Where gradient flow on ``L_N`` ends from ``count`` Gaussian starts (entries ``N(0, std^2)``)
     with widths ``(d_0, ..., d_N)``: the layers at ``t_end`` (:func:`linnet_lib.landscape.flow_limit`,
     LSODA with rtol 1e-8, atol 1e-12)."""
-    dims = _widths(widths)
+    dims = landscape.as_widths(widths)
     count = v.positive_int("count", count)
     gen = v.rng(rng)
     return [landscape.flow_limit(X, Y, gaussian_init(dims, std, gen), t_end) for _ in range(count)]
@@ -76,7 +77,7 @@ def balanced_rank_one_limits(
     """Gradient flow from ``count`` balanced networks (hidden spaces randomly rotated) whose
     products are random rank-one matrices: a null set of starts, on which the flow keeps the rank
     (Lemma 3.3). Returns the layers at ``t_end``."""
-    dims = _widths(widths)
+    dims = landscape.as_widths(widths)
     count = v.positive_int("count", count)
     gen = v.rng(rng)
     out = []
@@ -140,6 +141,51 @@ def limit_table(limits, X, Y, *, grad_tol: float = 1e-8, hess_tol: float = 1e-8)
     return {key: np.array(val) for key, val in out.items()}
 
 
+def stationary_points_by_rank(X, Y, widths, rng=0) -> list[dict]:
+    """Every stationary network :func:`linnet_lib.landscape.stationary_network` with the given
+    widths, one per set of at most ``r`` singular triplets of ``Y P_X`` (``r`` the bottleneck),
+    smallest sets first. Each entry: ``indices``, ``rank`` of the product (the number of
+    triplets), ``kind`` (:func:`linnet_lib.landscape.stationarity`), ``loss`` and
+    ``rank_minimum``, the minimum of ``L_N`` over products of that rank (equation 11 with ``r``
+    replaced by the rank)."""
+    dims = landscape.as_widths(widths)
+    r = landscape.bottleneck(dims)
+    s = np.linalg.svd(landscape.pca_target(X, Y), compute_uv=False)
+    available = int(np.sum(s > 1e-10 * s[0]))
+    out = []
+    for size in range(min(r, available) + 1):
+        for idx in combinations(range(available), size):
+            net = landscape.stationary_network(X, Y, list(idx), dims, rng=rng)
+            out.append(
+                {
+                    "indices": idx,
+                    "rank": size,
+                    "kind": landscape.stationarity(net, X, Y).kind,
+                    "loss": landscape.loss(net, X, Y),
+                    "rank_minimum": landscape.pca_minimum(X, Y, size),
+                }
+            )
+    return out
+
+
+def rank_gaps(networks, X, Y, rtol: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """For each network: the rank ``r'`` of its product (singular values above ``rtol`` times the
+    largest) and ``(L_N - m_{r'}) / m_{r'}``, with ``m_{r'}`` the minimum over products of rank
+    ``r'`` (equation 11 with ``r'``). Theorem 35(a) of Bah et al. says a limit of gradient flow has
+    gap 0."""
+    if isinstance(networks, np.ndarray) or not isinstance(networks, Sequence) or not networks:
+        raise ValueError("networks must be a non-empty list of networks")
+    rtol = v.real("rtol", rtol, low=0.0, strict_low=True)
+    ranks, gaps = [], []
+    for layers in networks:
+        s = np.linalg.svd(end_to_end(layers), compute_uv=False)
+        rank = int(np.sum(s > rtol * s[0])) if s[0] > 0 else 0
+        best = landscape.pca_minimum(X, Y, rank)
+        ranks.append(rank)
+        gaps.append((landscape.loss(layers, X, Y) - best) / best)
+    return np.array(ranks), np.array(gaps)
+
+
 def pca_spectra(M, r: int, index_sets) -> dict:
     """The Hessian eigenvalues (increasing) of the PCA objective ``1/2 ||M - P Q'||^2`` (problem 12)
     at the stationary point of each set of singular triplets (0-based) in ``index_sets``
@@ -156,13 +202,14 @@ def pca_spectra(M, r: int, index_sets) -> dict:
 def spectrum_text(eigenvalues, decimals: int = 2) -> str:
     """Eigenvalues rounded to ``decimals`` places, each distinct value once with its multiplicity
     (``"-3.63, 0.00 x2, 7.02 x17"``); ``-0.00`` prints as ``0.00``."""
+    decimals = v.positive_int("decimals", decimals, minimum=0)
     eig = np.round(np.sort(np.asarray(eigenvalues, dtype=float).ravel()), decimals) + 0.0
     if eig.size == 0:
         raise ValueError("eigenvalues must be non-empty")
-    decimals = v.positive_int("decimals", decimals, minimum=0)
     values, counts = np.unique(eig, return_counts=True)
     return ", ".join(
-        f"{x:.{decimals}f}" + (f" x{c}" if c > 1 else "") for x, c in zip(values, counts, strict=True)
+        f"{x:.{decimals}f}" + (f" x{c}" if c > 1 else "")
+        for x, c in zip(values, counts, strict=True)
     )
 
 
@@ -377,7 +424,7 @@ def plot_stable_set(ax, paths: dict, alpha: float, gamma: float) -> None:
     ax.set_ylim(0.0, top)
     ax.set_xlabel(r"alignment $u^\top Z_1 v / s_Z$")
     ax.set_ylabel(r"size $s / s_Z$")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center")
 
 
 # --- 5.3 Non-local rates -------------------------------------------------------------------------
@@ -454,8 +501,9 @@ class RateRun:
     """A run of the induced flow with the quantities of Theorem 4.4.
 
     ``t``, ``W`` the recorded times and matrices, ``dist2`` the squared distances ``||Z1 - W||_F^2``,
-    ``tau`` the first time ``s <= sqrt(6) s_Z`` and ``dist2_tau`` the squared distance then,
-    ``rates`` the theorem's two decay rates, ``bound`` the right side of (38) at ``t``.
+    ``tau`` the first time ``s <= sqrt(6) s_Z``, ``W_tau`` the matrix then (``None`` if the run
+    starts below or never gets there) and ``dist2_tau`` its squared distance (``dist2[0]`` if
+    ``tau = 0``), ``rates`` the theorem's two decay rates, ``bound`` the right side of (38) at ``t``.
     """
 
     depth: int
@@ -467,6 +515,7 @@ class RateRun:
     W: np.ndarray
     dist2: np.ndarray
     tau: float
+    W_tau: np.ndarray | None
     dist2_tau: float
     rates: tuple[float, float]
     bound: np.ndarray
@@ -487,7 +536,9 @@ def theorem_4_4_run(
     dist2 = 2 * rates.l11(run.W, lead)
     dist2_tau = dist2[0] if run.W_tau is None else float(2 * rates.l11(run.W_tau, lead))
     bound = rates.theorem_4_4_bound(run.t, run.tau, dist2[0], dist2_tau, theorem)
-    return RateRun(n, m, lead, alpha, beta, run.t, run.W, dist2, run.tau, dist2_tau, theorem, bound)
+    return RateRun(
+        n, m, lead, alpha, beta, run.t, run.W, dist2, run.tau, run.W_tau, dist2_tau, theorem, bound
+    )
 
 
 def decay_ratios(run: RateRun, rates=None, floor: float = 1e-24) -> dict:
@@ -501,15 +552,19 @@ def decay_ratios(run: RateRun, rates=None, floor: float = 1e-24) -> dict:
 
     Times where the squared distance has fallen below ``floor`` times its start (round-off) are left
     out."""
-    from . import nonlocal_rates as nr
-
     fast, slow = run.rates if rates is None else rates
     t, d = run.t, run.dist2
     keep = d > floor * d[0]
-    bound = nr.theorem_4_4_bound(t, run.tau, d[0], run.dist2_tau, (fast, slow))
+    log_bound = np.where(
+        t <= run.tau,
+        np.log(d[0]) - fast * t,
+        np.log(run.dist2_tau) - slow * (t - run.tau),
+    )
     pre = (t > 0) & (t <= run.tau) & keep
     post = (t > run.tau) & keep
-    out = {"worst": float(np.max(d[1:][keep[1:]] / bound[1:][keep[1:]]))}
+    with np.errstate(over="ignore"):
+        worst = np.exp(np.max((np.log(d) - log_bound)[1:][keep[1:]]))
+    out = {"worst": float(worst)}
     out["fast"] = float(np.min(np.log(d[0] / d[pre]) / (fast * t[pre]))) if pre.any() else np.nan
     out["slow"] = (
         float(np.min(np.log(run.dist2_tau / d[post]) / (slow * (t[post] - run.tau))))
