@@ -552,14 +552,12 @@ def decay_ratios(run: RateRun, rates=None, floor: float = 1e-24) -> dict:
 
     Times where the squared distance has fallen below ``floor`` times its start (round-off) are left
     out."""
+    from . import nonlocal_rates as nr
+
     fast, slow = run.rates if rates is None else rates
     t, d = run.t, run.dist2
     keep = d > floor * d[0]
-    log_bound = np.where(
-        t <= run.tau,
-        np.log(d[0]) - fast * t,
-        np.log(run.dist2_tau) - slow * (t - run.tau),
-    )
+    log_bound = nr.theorem_4_4_bound(t, run.tau, d[0], run.dist2_tau, (fast, slow), log=True)
     pre = (t > 0) & (t <= run.tau) & keep
     post = (t > run.tau) & keep
     with np.errstate(over="ignore"):
@@ -606,7 +604,7 @@ def first_time_below(t, values, level: float) -> float:
     return float(t[k - 1] + (t[k] - t[k - 1]) * (y0 - np.log(level)) / (y0 - y1))
 
 
-def plot_theorem_4_4(ax, runs: dict, title: str = "") -> None:
+def plot_theorem_4_4(ax, runs: dict, title: str = "", legend: bool = True) -> None:
     """The squared distance ``||Z1 - W(t)||^2`` of each run (solid, coloured by depth) and the
     two-phase bound of Theorem 4.4 (dashed), with ``tau`` marked; log scale, time in units of
     ``1 / (m s_Z^{2-2/N})`` is left to the caller (``runs`` maps a label to a :class:`RateRun`)."""
@@ -616,13 +614,14 @@ def plot_theorem_4_4(ax, runs: dict, title: str = "") -> None:
         ax.semilogy(run.t, run.bound, color=color, lw=1.0, ls="--")
         if np.isfinite(run.tau) and run.tau > 0:
             ax.plot([run.tau], [run.dist2_tau], "o", color=color, ms=4)
-    ax.plot([], [], "k--", lw=1.0, label="bound (38a, 38b)")
-    ax.plot([], [], "ko", ms=4, label=r"$\tau$: $s = \sqrt{6}\, s_Z$")
     ax.set_xlabel("time $t$ (Eftekhari's, loss without $1/m$)")
     ax.set_ylabel(r"$\|Z_1 - W(t)\|_F^2$")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8)
+    if legend:
+        ax.plot([], [], "k--", lw=1.0, label="bound (38a, 38b)")
+        ax.plot([], [], "ko", ms=4, label=r"$\tau$: $s = \sqrt{6}\, s_Z$")
+        ax.legend(fontsize=8, loc="lower left")
 
 
 # --- 5.4 Figure 1, and how far the weights travel ------------------------------------------------
@@ -829,35 +828,38 @@ def grid_crossings(t, upper, lower) -> np.ndarray:
     g = np.log(upper[1:]) - np.log(lower[1:])
     tt = t[1:]
     out = []
-    nonzero = np.nonzero(g)[0]
-    for i, j in zip(nonzero[:-1], nonzero[1:], strict=True):
-        if g[i] * g[j] < 0:  # a sign change between the grid points i and j
-            if j == i + 1:
-                out.append(tt[i] + (tt[j] - tt[i]) * g[i] / (g[i] - g[j]))
-            else:  # the curves meet exactly on the grid point(s) between
-                out.append(tt[i + 1])
+    for i, j in _sign_changes(g):
+        if j == i + 1:
+            out.append(tt[i] + (tt[j] - tt[i]) * g[i] / (g[i] - g[j]))
+        else:  # the curves meet exactly on the grid point(s) between
+            out.append(tt[i + 1])
     return np.array(out)
 
 
+def _sign_changes(g: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)`` of consecutive non-zero entries of ``g`` with opposite signs."""
+    nonzero = np.nonzero(g)[0]
+    return [
+        (int(i), int(j)) for i, j in zip(nonzero[:-1], nonzero[1:], strict=True) if g[i] * g[j] < 0
+    ]
+
+
 def flow_crossings(run_a: InducedRun, run_b: InducedRun) -> np.ndarray:
-    """Crossing times of two runs' distance curves, located on their common grid and refined
-    with ``scipy.optimize.brentq`` on the dense outputs (to ``1e-14`` in time)."""
+    """Crossing times of two runs' distance curves: each sign change of the log-ratio between
+    two grid points (after the first) is refined with ``scipy.optimize.brentq`` on the dense
+    outputs (to ``1e-14`` in time)."""
     for name, run in (("run_a", run_a), ("run_b", run_b)):
         if not isinstance(run, InducedRun):
             raise ValueError(f"{name} must be an InducedRun, got {type(run).__name__}")
     if run_a.t.shape != run_b.t.shape or np.any(run_a.t != run_b.t):
         raise ValueError("run_a and run_b must be recorded at the same times")
-    rough = grid_crossings(run_a.t, run_a.distance, run_b.distance)
-    out = []
-    for guess in rough:
-        k = np.searchsorted(run_a.t, guess)
-        lo, hi = run_a.t[k - 1], run_a.t[k]
 
-        def gap(s):
-            return math.log(run_a.distance_at(s)) - math.log(run_b.distance_at(s))
+    def gap(s):
+        return math.log(run_a.distance_at(s)) - math.log(run_b.distance_at(s))
 
-        out.append(brentq(gap, lo, hi, xtol=1e-14))
-    return np.array(out)
+    g = np.log(run_a.distance[1:]) - np.log(run_b.distance[1:])
+    tt = run_a.t[1:]
+    return np.array([brentq(gap, tt[i], tt[j], xtol=1e-14) for i, j in _sign_changes(g)])
 
 
 def figure1_runs(Z, W0, depths, m: float, t_end: float, points: int = 1001, **tol) -> dict:
