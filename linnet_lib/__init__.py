@@ -14,6 +14,7 @@ from . import (
     nonlocal_rates,
     norms,
     optimizers,
+    population_logistic,
     sensing,
     stable_set,
     stats,
@@ -43,6 +44,7 @@ from .networks import (
     unbalancedness,
 )
 from .plotting import depth_color, use_style
+from .population_logistic import PopulationLogisticLoss
 from .training import IntegrationError, TrainingResult, gradient_descent, gradient_flow
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "IntegrationError",
     "Loss",
     "LpLoss",
+    "PopulationLogisticLoss",
     "SquareLoss",
     "TrainingResult",
     "balance_gaps",
@@ -77,6 +80,7 @@ __all__ = [
     "norms",
     "optimizers",
     "partial_products",
+    "population_logistic",
     "preconditioner",
     "preconditioner_eigen",
     "psd_power",
