@@ -23,7 +23,10 @@ ANGLE_FLOOR = 1e-6
 
 
 def _angles(loss, W) -> np.ndarray:
-    return np.array([loss.angle(w[None, :]) for w in W])
+    """Angles of the rows of ``W`` to v, as ``loss.angle`` computes them, vectorised."""
+    along = W @ loss.v
+    across = np.linalg.norm(W - along[:, None] * loss.v, axis=1)
+    return np.arctan2(across, along)
 
 
 def logistic_flow(loss, w0, t) -> dict:
@@ -44,7 +47,7 @@ def logistic_flow(loss, w0, t) -> dict:
     }
 
 
-def flow_grid(t_end: float, T: float, n: int = 2001) -> np.ndarray:
+def flow_grid(t_end: float, T: float, n: int = 601) -> np.ndarray:
     """A uniform grid on [0, t_end], refined (400 more points) on [0, 2T] and geometrically (60
     points from 1e-6 to 1) just after 0 and just after T, where Theorem 1's phases start."""
     parts = [np.linspace(0.0, t_end, n), np.geomspace(1e-6, 1.0, 60)]
