@@ -163,7 +163,9 @@ def test_flow_with_turn_and_lemma1(flow):
     assert np.isclose(flow["t"], flow["T"]).any()
     rep = ll.ch6.lemma1_report(flow)
     assert rep["wrong_sign"] == 0 and rep["min_gap"] >= -1e-12 and rep["g_at_T"] < 1e-12
-    assert ll.ch6.flow_grid(5.0, math.inf, 11).size == 11
+    grid = ll.ch6.flow_grid(5.0, math.inf, 11)
+    assert grid.size == 11 + 59 and grid[-1] == 5.0  # no refinement at an infinite T
+    assert ll.ch6.flow_grid(5.0, 2.0, 11).size > grid.size
 
 
 def test_theorem1_ratios(flow):
