@@ -294,3 +294,16 @@ def theorem2_threshold(lr_max: float, c0_value: float) -> float:
     lr_max = val.real("lr_max", lr_max, low=0.0, strict_low=True)
     c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
     return lr_max * c * (1.0 + 1.0 / math.pi)
+
+
+def classical_step_cap(covariance) -> float:
+    """``2 / beta`` with ``beta = lambda_max(Sigma) / 4``, the smoothness constant of the logistic
+    loss (Proposition 1 of Lin, Sun & Zhang): the classical step-size cap for gradient descent,
+    which Remark 3 says the direction does not need."""
+    sigma = val.matrix("covariance", covariance)
+    if sigma.shape[0] != sigma.shape[1] or not np.allclose(sigma, sigma.T):
+        raise ValueError(f"covariance must be a symmetric square matrix, got shape {sigma.shape}")
+    beta = float(np.linalg.eigvalsh(sigma)[-1]) / 4.0
+    if not beta > 0:
+        raise ValueError("covariance must have a positive eigenvalue")
+    return 2.0 / beta

@@ -203,3 +203,12 @@ def test_figure_logistic():
     fig = ll.ch6.plot_logistic(data)
     assert len(fig.axes) == 2
     matplotlib.pyplot.close(fig)
+
+
+def test_classical_step_cap():
+    assert dr.classical_step_cap(CIRCLE.covariance) == pytest.approx(16.0)
+    assert dr.classical_step_cap(np.eye(3)) == pytest.approx(8.0)
+    with pytest.raises(ValueError, match="covariance"):
+        dr.classical_step_cap(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="covariance"):
+        dr.classical_step_cap(np.zeros((2, 2)))
