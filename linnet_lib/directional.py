@@ -1,0 +1,309 @@
+"""Directional convergence (Lin, Sun & Zhang 2021): the angle to the labelling direction converges
+while the norm diverges.
+
+Notation of the paper: ``v`` is the unit labelling direction, ``theta`` the angle between the
+weight ``w`` (the end-to-end row of a network) and ``v``, ``c0 = E ||x_2||`` for the 2-D marginal of
+the data. Every bound on ``cos theta`` of the form ``cos theta >= 1 - 2 / (e^u + 1)`` is handled
+through its *exponent* ``u``: the exact angle has exponent ``angle_exponent(theta) =
+-2 ln tan(theta / 2)``, so such a bound says ``angle_exponent(theta(t)) >= u(t)``.
+
+Section 3 of the paper (logistic regression, N = 1):
+
+* the gradient flow in polar form, Eq. (4) (:func:`polar_velocity`, :func:`polar_flow`);
+* the norm's turning time T of Lemma 1 (:func:`norm_turning_time`);
+* Theorem 1's two-phase exponents, with the constant A2 as printed and as derived
+  (:func:`theorem1_a2`, :func:`theorem1_exponent`);
+* the exact one-step identities of gradient descent, Eqs. (8) and (10), and the bounds of
+  Lemma 4, Lemma 5 and Theorem 2 (:func:`gd_cos_increment`, :func:`gd_norm_sq`,
+  :func:`lemma4_bound`, :func:`lemma5_bound`, :func:`condition11_delta`,
+  :func:`theorem2_threshold`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.integrate import solve_ivp
+from scipy.special import expit
+
+from . import _validate as val
+
+DATA = ("circle", "gaussian")
+
+
+def c0(data: str) -> float:
+    """The paper's ``c0 = E ||x_2||``, the mean norm of a 2-D marginal of the data: 1 for x uniform
+    on the unit circle, ``sqrt(pi / 2)`` (the mean of a chi distribution with 2 degrees of freedom)
+    for x standard Gaussian."""
+    if not isinstance(data, str) or data not in DATA:
+        raise ValueError(f"data must be one of {DATA}, got {data!r}")
+    return 1.0 if data == "circle" else math.sqrt(0.5 * math.pi)
+
+
+def angle_exponent(theta):
+    """``u = -2 ln tan(theta / 2)``, so that ``cos theta = 1 - 2 / (e^u + 1)`` exactly.
+
+    Increasing as theta decreases: +inf at theta = 0, 0 at pi/2, -inf at pi."""
+    theta = np.asarray(theta, dtype=float)
+    if np.any(~np.isfinite(theta)) or np.any(theta < 0) or np.any(theta > math.pi):
+        raise ValueError("theta must lie in [0, pi]")
+    with np.errstate(divide="ignore"):
+        return -2.0 * np.log(np.tan(0.5 * theta))
+
+
+def one_minus_cos(u):
+    """``2 / (e^u + 1)``: the bound on ``1 - cos theta`` carried by an exponent u."""
+    return 2.0 * expit(-np.asarray(u, dtype=float))
+
+
+def _row(w) -> np.ndarray:
+    w = np.asarray(w, dtype=float).reshape(-1)
+    if w.size < 2 or not np.all(np.isfinite(w)):
+        raise ValueError(f"w must be a finite vector with at least 2 entries, got {w!r}")
+    if not np.linalg.norm(w) > 0:
+        raise ValueError("w must be non-zero")
+    return w
+
+
+def polar_velocity(loss, w) -> tuple[float, float]:
+    """``(d||w||/dt, d cos(theta)/dt)`` along the gradient flow ``dw/dt = -grad L(w)`` at ``w``.
+
+    ``d||w||/dt = -wbar^T grad L`` (Eq. (7) divided by ``||w||``) and Eq. (4),
+    ``d cos theta / dt = -(1 / ||w||) (v - (wbar^T v) wbar)^T grad L(w)``. ``loss`` is a
+    :class:`~linnet_lib.population_logistic.PopulationLogisticLoss` (it supplies ``v``)."""
+    w = _row(w)
+    g = loss.grad(w[None, :])[0]
+    r = float(np.linalg.norm(w))
+    wbar = w / r
+    cos = float(loss.v @ wbar)
+    return -float(wbar @ g), -float((loss.v - cos * wbar) @ g) / r
+
+
+def polar_flow(loss, w0, t_eval, *, rtol: float = 1e-12, atol: float = 1e-14):
+    """Integrate the flow in polar form, ``(||w||, theta)`` with Eq. (4) for the angle, from ``w0``.
+
+    The flow stays in the plane spanned by ``w0`` and ``v`` (the gradient lies in span(w, v)), on
+    the side of ``w0``; ``w = r (cos theta v + sin theta e)`` with ``e`` the unit vector of that plane
+    orthogonal to v. Requires ``w0`` not parallel to v. Returns ``(r, theta)`` at ``t_eval``.
+    """
+    w0 = _row(w0)
+    t = np.asarray(t_eval, dtype=float)
+    if t.ndim != 1 or t.size == 0 or t[0] < 0 or np.any(np.diff(t) <= 0):
+        raise ValueError("t_eval must be a non-empty increasing array of times >= 0")
+    perp = w0 - (loss.v @ w0) * loss.v
+    if not np.linalg.norm(perp) > 1e-12 * np.linalg.norm(w0):
+        raise ValueError("w0 must not be parallel to v")
+    e = perp / np.linalg.norm(perp)
+
+    def rhs(_, y):
+        r, theta = y
+        w = r * (math.cos(theta) * loss.v + math.sin(theta) * e)
+        dr, dcos = polar_velocity(loss, w)
+        return [dr, -dcos / math.sin(theta)]
+
+    theta0 = math.atan2(float(np.linalg.norm(perp)), float(loss.v @ w0))
+    sol = solve_ivp(
+        rhs,
+        (0.0, t[-1]),
+        [float(np.linalg.norm(w0)), theta0],
+        t_eval=t,
+        method="DOP853",
+        rtol=rtol,
+        atol=atol,
+    )
+    if sol.status != 0:
+        raise RuntimeError(f"polar flow failed: {sol.message}")
+    return sol.y[0], sol.y[1]
+
+
+def norm_turning_time(
+    loss, w0, t_max: float, *, rtol: float = 1e-12, atol: float = 1e-14
+) -> tuple[float, np.ndarray]:
+    """Lemma 1's ``T = inf{t : d||w||^2/dt >= 0}`` for the gradient flow from ``w0``, by event location.
+
+    ``g(w) = -w^T grad L(w) = (1/2) d||w||^2/dt`` (Eq. (7)); solve_ivp locates the first zero of g
+    crossed upwards (from the falling phase to the rising one). Returns ``(T, w(T))``; T = 0 if
+    the norm does not fall at the start, and ``(inf, w(t_max))`` if no upward crossing occurs before
+    ``t_max``.
+    """
+    w0 = _row(w0)
+    t_max = val.real("t_max", t_max, low=0.0, strict_low=True)
+
+    def g(_, w):
+        return -float(w @ loss.grad(w[None, :])[0])
+
+    if g(0.0, w0) >= 0:
+        return 0.0, w0.copy()
+    g.terminal = True
+    g.direction = 1.0
+
+    def rhs(_, w):
+        return -loss.grad(w[None, :])[0]
+
+    sol = solve_ivp(rhs, (0.0, t_max), w0, method="DOP853", rtol=rtol, atol=atol, events=g)
+    if sol.status == -1:
+        raise RuntimeError(f"flow failed: {sol.message}")
+    if sol.t_events[0].size == 0:
+        return math.inf, sol.y[:, -1].copy()
+    return float(sol.t_events[0][0]), sol.y_events[0][0].copy()
+
+
+def theorem1_a2(c0_value: float, *, printed: bool = False) -> float:
+    """Theorem 1's constant A2: as derived, ``4 c0 / (sqrt(0.6) pi)``; as printed in the paper,
+    ``4 c0 / sqrt(0.6 pi)`` (which the flow violates; see the notebook's erratum)."""
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    if printed:
+        return 4.0 * c / math.sqrt(0.6 * math.pi)
+    return 4.0 * c / (math.sqrt(0.6) * math.pi)
+
+
+def theorem1_exponent(
+    t,
+    c0_value: float,
+    norm0: float,
+    theta0: float,
+    T: float,
+    normT: float,
+    thetaT: float,
+    *,
+    printed: bool = False,
+    scale1: float = 1.0,
+    scale2: float = 1.0,
+    power: float = 0.5,
+):
+    """Theorem 1's exponent u(t): ``cos theta(t) >= 1 - 2 / (e^{u(t)} + 1)``.
+
+    For ``t <= T``: ``A1 t + B1`` with ``A1 = 2 c0 / (pi ||w(0)||)`` and
+    ``B1 = -2 ln tan(theta(0) / 2)``. For ``t > T``: ``A2 sqrt(t - T + C2) + B2`` with
+    ``C2 = ||w(T)||^2 / 0.6`` and ``B2 = -2 ln tan(theta(T) / 2) - 4 c0 ||w(T)|| / (0.6 pi)``;
+    A2 from :func:`theorem1_a2` (``printed`` selects the paper's printed constant). With the
+    derived A2 the two phases join continuously at T. ``scale1``, ``scale2`` (multiplying A1,
+    A2) and ``power`` (the exponent 1/2 of the second phase) exist for sharpness controls.
+    """
+    t = np.asarray(t, dtype=float)
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    norm0 = val.real("norm0", norm0, low=0.0, strict_low=True)
+    normT = val.real("normT", normT, low=0.0, strict_low=True)
+    T = val.real("T", T, low=0.0)
+    a1 = scale1 * 2.0 * c / (math.pi * norm0)
+    b1 = float(angle_exponent(theta0))
+    a2 = scale2 * theorem1_a2(c, printed=printed)
+    c2 = normT**2 / 0.6
+    b2 = float(angle_exponent(thetaT)) - 4.0 * c * normT / (0.6 * math.pi)
+    late = a2 * (np.maximum(t - T, 0.0) + c2) ** power + b2
+    return np.where(t <= T, a1 * t + b1, late)
+
+
+# -- gradient descent ------------------------------------------------------------------------------
+
+
+def gd_cos_increment(v, w, w_next, grad, lr: float) -> float:
+    """The right side of Eq. (8): ``cos theta(n+1) - cos theta(n)`` for one gradient-descent step
+    ``w_next = w - lr * grad``, as ``(1 / ||w_next||) [-lr (v - (wbar^T v) wbar)^T grad
+    - (||w_next|| - wbar^T w_next) cos theta(n)]``. An identity for any vector ``grad``."""
+    w, w_next = _row(w), _row(w_next)
+    grad = np.asarray(grad, dtype=float).reshape(-1)
+    lr = val.real("lr", lr, low=0.0, strict_low=True)
+    wbar = w / np.linalg.norm(w)
+    cos = float(v @ wbar)
+    r_next = float(np.linalg.norm(w_next))
+    along = float(wbar @ w_next)
+    return (-lr * float((v - cos * wbar) @ grad) - (r_next - along) * cos) / r_next
+
+
+def gd_norm_sq(w, w_next, c0_value: float, lr: float, theta: float) -> float:
+    """The right side of Eq. (10): ``||w(n+1)||^2 = (wbar(n)^T w(n+1))^2
+    + (c0 lr / pi)^2 sin^2 theta(n)``, which holds for the population gradient on spherically
+    symmetric data (by Lemma 2, the part of the gradient across w is ``-(c0 / pi) (I - wbar
+    wbar^T) v``). The paper's proof (its Lemma 12) is in the appendix the source lacks."""
+    w, w_next = _row(w), _row(w_next)
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    lr = val.real("lr", lr, low=0.0, strict_low=True)
+    wbar = w / np.linalg.norm(w)
+    return float(wbar @ w_next) ** 2 + (c * lr / math.pi) ** 2 * math.sin(theta) ** 2
+
+
+def _cosine(cos0) -> float:
+    cos0 = val.real("cos0", cos0, low=-1.0)
+    if cos0 > 1.0:
+        raise ValueError(f"cos0 must be <= 1, got {cos0!r}")
+    return cos0
+
+
+def _lrs(lrs) -> np.ndarray:
+    lrs = np.asarray(lrs, dtype=float).reshape(-1)
+    if lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
+        raise ValueError("lrs must be a non-empty array of positive step sizes")
+    return lrs
+
+
+def lemma4_bound(cos0: float, norm0: float, c0_value: float, lrs):
+    """Lemma 4, Eq. (9): the bound ``1 - cos theta(n) <= (1 - cos theta(0)) e^{-B S_n^-}`` for
+    n = 0, ..., len(lrs), with ``S_n^- = sum_{k<n} lr_k / sqrt(A + sum_{i<=k} lr_i^2)``,
+    ``A = ||w(0)||^2 / c0^2`` and ``B = (1 + cos theta(0)) / pi``. Valid while cos theta < 0
+    (and at the first step where it turns non-negative)."""
+    lrs = _lrs(lrs)
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    norm0 = val.real("norm0", norm0, low=0.0, strict_low=True)
+    cos0 = _cosine(cos0)
+    a = norm0**2 / c**2
+    b = (1.0 + cos0) / math.pi
+    s = np.concatenate([[0.0], np.cumsum(lrs / np.sqrt(a + np.cumsum(lrs**2)))])
+    return (1.0 - cos0) * np.exp(-b * s)
+
+
+def lemma5_bound(cos0: float, norm0: float, c0_value: float, lrs, delta: float):
+    """Lemma 5, Eq. (12): ``1 - cos theta(n) <= (1 - cos theta(0)) e^{-B S_n^+}`` for
+    n = 0, ..., len(lrs), with ``S_n^+ = sum_{k<n} lr_k / sqrt(A + sum_{i<=k} (lr_i^2 + C lr_i))``,
+    ``A = ||w(0)||^2 / c0^2``, ``B = delta (1 + cos theta(0)) / ((1 + delta) pi)`` and
+    ``C = 0.6 / c0^2``; valid when condition (11) holds with this delta at every step."""
+    lrs = _lrs(lrs)
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    norm0 = val.real("norm0", norm0, low=0.0, strict_low=True)
+    cos0 = _cosine(cos0)
+    delta = val.real("delta", delta, low=0.0, strict_low=True)
+    a = norm0**2 / c**2
+    b = delta * (1.0 + cos0) / ((1.0 + delta) * math.pi)
+    s = np.concatenate([[0.0], np.cumsum(lrs / np.sqrt(a + np.cumsum(lrs**2 + 0.6 / c**2 * lrs)))])
+    return (1.0 - cos0) * np.exp(-b * s)
+
+
+def condition11_delta(v, W, c0_value: float, lrs):
+    """The largest delta for which condition (11) of Lemma 5,
+    ``||w(n+1)|| + wbar(n)^T w(n+1) >= (1 + delta) c0 lr_n cos theta(n) / pi``, holds at each step
+    of a run ``W`` (rows w(0), ..., w(N)) made with step sizes ``lrs`` (length N): +inf at steps
+    with cos theta(n) <= 0 (where (11) holds for every delta)."""
+    W = np.asarray(W, dtype=float)
+    lrs = _lrs(lrs)
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    if W.ndim != 2 or W.shape[0] != lrs.size + 1:
+        raise ValueError(f"W must have len(lrs) + 1 = {lrs.size + 1} rows, got shape {W.shape}")
+    norms = np.linalg.norm(W, axis=1)
+    wbar = W[:-1] / norms[:-1, None]
+    cos = wbar @ v
+    lhs = norms[1:] + np.einsum("ij,ij->i", wbar, W[1:])
+    with np.errstate(divide="ignore"):
+        delta = np.where(cos > 0, math.pi * lhs / (c * lrs * cos) - 1.0, np.inf)
+    return delta
+
+
+def theorem2_threshold(lr_max: float, c0_value: float) -> float:
+    """Theorem 2's ``R1 = lr_max c0 (1 + 1 / pi)``: from the first step n1 with
+    ``v^T w(n1) >= R1``, condition (11) holds with delta = 1 and Eq. (12) applies."""
+    lr_max = val.real("lr_max", lr_max, low=0.0, strict_low=True)
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    return lr_max * c * (1.0 + 1.0 / math.pi)
+
+
+def classical_step_cap(covariance) -> float:
+    """``2 / beta`` with ``beta = lambda_max(Sigma) / 4``, the smoothness constant of the logistic
+    loss (Proposition 1 of Lin, Sun & Zhang): the classical step-size cap for gradient descent,
+    which Remark 3 says the direction does not need."""
+    sigma = val.matrix("covariance", covariance)
+    if sigma.shape[0] != sigma.shape[1] or not np.allclose(sigma, sigma.T):
+        raise ValueError(f"covariance must be a symmetric square matrix, got shape {sigma.shape}")
+    beta = float(np.linalg.eigvalsh(sigma)[-1]) / 4.0
+    if not beta > 0:
+        raise ValueError("covariance must have a positive eigenvalue")
+    return 2.0 / beta
