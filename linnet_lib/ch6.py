@@ -4,18 +4,22 @@ in ``population_logistic``)."""
 
 from __future__ import annotations
 
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, lambertw
+
+from . import _validate as _val
+from . import directional as _dr
+from .checks import relative_difference
+from .population_logistic import PopulationLogisticLoss
+from .training import gradient_descent, gradient_flow
+
 # --- 6.1 Set-up: the loss on spherically symmetric data -------------------------------------------
 # Brute-force references that integrate equations (1) and (2) directly (no reduction, no symmetry
 # argument), the constants of Lemma 3 and Proposition 3(ii), and the section's figure.
-import math  # noqa: E402
-
-import numpy as np  # noqa: E402
-from scipy.optimize import minimize_scalar  # noqa: E402
-from scipy.special import expit, lambertw  # noqa: E402
-
-from . import _validate as _val  # noqa: E402
-from .checks import relative_difference  # noqa: E402
-from .population_logistic import PopulationLogisticLoss  # noqa: E402
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(64)
 _RHO_MAX = 12.0  # Gaussian radius cut-off: exp(-72) is far below round-off
@@ -413,14 +417,6 @@ def proposition3_forms(losses, scales) -> dict[str, np.ndarray]:
 
 # --- 6.2 Logistic regression (N = 1) --------------------------------------------------------------
 
-# isort: split
-import math  # noqa: E402
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from . import directional as _dr  # noqa: E402
-from .training import gradient_descent, gradient_flow  # noqa: E402
 
 # Angles below this are not resolved by the population gradient near w || v at large norms (see
 # PopulationLogisticLoss); the GD bounds are checked only at steps with a larger angle.
