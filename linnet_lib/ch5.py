@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 from . import _validate as v
-from . import landscape
+from . import landscape, whitened
 from . import stable_set as stable
 from . import width as width_lib
 from .ch2 import phi_gradient, phi_hessian
@@ -28,7 +27,7 @@ from .networks import (
     partial_products,
 )
 from .plotting import depth_color
-from .whitened import leading_triplet
+from .whitened import leading_triplet, target_with_spectrum
 
 # --- 5.1 The landscape ---------------------------------------------------------------------------
 # Eftekhari's section 2 and appendices A-F: non-whitened data, the origin of a network, limits of
@@ -245,25 +244,11 @@ def plot_pca_spectra(ax, spectra: dict, predicted: dict | None = None) -> None:
 # random layers (Lemma 3.4), the flows of the stable set and their phase portrait.
 
 
-def _widths(widths) -> list[int]:
-    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) < 2:
-        raise ValueError(
-            f"widths must be a sequence (d_0, d_1, ..., d_N) of N + 1 >= 2 widths, got {widths!r}"
-        )
-    return [v.positive_int(f"widths[{k}]", d) for k, d in enumerate(widths)]
-
-
-def bottleneck(widths) -> int:
-    """``r = min_j d_j`` over all the widths ``(d_0, ..., d_N)`` (equation 9): the largest rank a
-    product of such layers can have."""
-    return min(_widths(widths))
-
-
 def balanced_start(W0, widths, rng=None) -> list[np.ndarray]:
     """A balanced network (Definition 3.2) with widths ``(d_0, d_1, ..., d_N)`` whose product is
     ``W0`` (shape ``(d_N, d_0)``): ``ll.balanced_init`` with random rotations of the hidden spaces
     (``rng``), so that no entry is zero by construction."""
-    dims = _widths(widths)
+    dims = landscape.as_widths(widths)
     W0 = v.matrix("W0", W0, shape=(dims[-1], dims[0]))
     return balanced_init(W0, len(dims) - 1, dims[1:-1], rng=rng)
 
@@ -313,7 +298,7 @@ def random_products(widths, count: int, rng=None, entries: str = "gaussian") -> 
     shape ``(count, d_N, d_0)``: entries i.i.d. standard Gaussian (``entries='gaussian'``, an
     absolutely continuous law) or 0/1 with probability 1/2 each (``'bernoulli'``, a law with atoms,
     the control of Lemma 3.4)."""
-    dims = _widths(widths)
+    dims = landscape.as_widths(widths)
     count = v.positive_int("count", count)
     if entries not in ("gaussian", "bernoulli"):
         raise ValueError(f"entries must be 'gaussian' or 'bernoulli', got {entries!r}")
@@ -434,19 +419,9 @@ def plot_stable_set(ax, paths: dict, alpha: float, gamma: float) -> None:
 
 
 def gapped_target(singular_values, shape, rng=None) -> np.ndarray:
-    """``Z = U diag(singular_values) V^T`` of shape ``(d_y, d_x)`` with Haar-random orthogonal ``U``
-    and ``V``; ``singular_values`` (non-increasing, at most ``min(d_y, d_x)`` of them) fix ``s_Z``
-    and ``gamma_Z``."""
-    d_y, d_x = v.matrix_shape("shape", shape)
-    sv = np.asarray(singular_values, dtype=float)
-    if sv.ndim != 1 or not 1 <= sv.size <= min(d_y, d_x):
-        raise ValueError(f"singular_values must be a list of 1 to {min(d_y, d_x)} numbers")
-    if np.any(sv < 0) or np.any(np.diff(sv) > 0) or not np.all(np.isfinite(sv)):
-        raise ValueError("singular_values must be finite, non-negative and non-increasing")
-    gen = v.rng(rng)
-    U = np.linalg.qr(gen.standard_normal((d_y, d_y)))[0]
-    V = np.linalg.qr(gen.standard_normal((d_x, d_x)))[0]
-    return (U[:, : sv.size] * sv) @ V[:, : sv.size].T
+    """The targets of section 5.3: :func:`linnet_lib.whitened.target_with_spectrum` (Q factors of
+    square Gaussian matrices); ``singular_values`` fix ``s_Z`` and ``gamma_Z``."""
+    return target_with_spectrum(singular_values, shape, rng, draw="square")
 
 
 def whitened_data_for(Z, samples: int, rng=None, noise: float = 0.5):
@@ -464,19 +439,15 @@ def whitened_data_for(Z, samples: int, rng=None, noise: float = 0.5):
 
 
 def turned_start(Z, size: float, degrees: float) -> np.ndarray:
-    """``W0 = size (cos t u_1 + sin t u_2)(cos t v_1 + sin t v_2)^T`` with ``t = degrees``: the
-    leading singular vectors of ``Z`` both turned by the same angle towards the second ones (from a
-    full SVD, so also for a rank-1 ``Z``). Then ``s_0 = size`` and ``a_0 = s_Z cos^2 t``; turning
-    both by the same angle is the case where appendix N's inequality (181) is an equality."""
+    """The starts of section 5.3: ``W0 = size (cos t u_1 + sin t u_2)(cos t v_1 + sin t v_2)^T`` with
+    ``t = degrees``, the leading singular vectors of ``Z`` both turned by the same angle towards the
+    second ones (:func:`linnet_lib.stable_set.rank_one_start` with ``degrees`` and ``second=1``).
+    Then ``s_0 = size`` and ``a_0 = s_Z cos^2 t``; turning both by the same angle is the case where
+    appendix N's inequality (181) is an equality."""
     Z = v.matrix("Z", Z)
     if min(Z.shape) < 2:
         raise ValueError(f"Z needs d_y, d_x >= 2 to turn both singular vectors, got {Z.shape}")
-    size = v.real("size", size, low=0.0, strict_low=True)
-    t = np.deg2rad(v.real("degrees", degrees))
-    U, _, Vt = np.linalg.svd(Z)
-    u = np.cos(t) * U[:, 0] + np.sin(t) * U[:, 1]
-    w = np.cos(t) * Vt[0] + np.sin(t) * Vt[1]
-    return size * np.outer(u, w)
+    return stable.rank_one_start(Z, size, degrees=degrees, second=1)
 
 
 def random_rank_one(count: int, shape, s_range, rng=None) -> np.ndarray:
@@ -636,30 +607,27 @@ def rotated_start(Z, angle: float, scale: float, rng=None) -> np.ndarray:
 
     ``u, v`` are the leading singular vectors of ``Z`` (``s_Z`` its largest singular value), ``a``
     is ``angle`` in degrees and ``e`` a random unit vector orthogonal to ``v`` (drawn from
-    ``rng``). So ``||W0|| = scale * s_Z``, ``W0`` is rank one and makes the angle ``a`` with
-    ``Z1 = s_Z u v^T`` (for one output, ``Z`` is a row and this is the row rotated by ``a`` in the
-    plane spanned by it and ``e``). Needs ``d_x >= 2``.
+    ``rng``): :func:`linnet_lib.stable_set.rank_one_start` with ``right_only``. So
+    ``||W0|| = scale * s_Z``, ``W0`` is rank one and makes the angle ``a`` with ``Z1 = s_Z u v^T``
+    (for one output, ``Z`` is a row and this is the row rotated by ``a`` in the plane spanned by it
+    and ``e``). Needs ``d_x >= 2``.
     """
-    triplet = leading_triplet(Z)
-    d_x = triplet.v.size
+    lead = leading_triplet(Z)
+    d_x = lead.v.size
     if d_x < 2:
         raise ValueError(f"Z must have at least 2 columns (a plane to rotate in), got {d_x}")
     angle = v.real("angle", angle, low=0.0)
     if angle > 180:
         raise ValueError(f"angle must be in [0, 180] degrees, got {angle}")
     scale = v.real("scale", scale, low=0.0, strict_low=True)
-    e = v.rng(rng).standard_normal(d_x)
-    e -= (e @ triplet.v) * triplet.v
-    e /= np.linalg.norm(e)
-    a = np.deg2rad(angle)
-    direction = np.cos(a) * triplet.v + np.sin(a) * e
-    return scale * triplet.s * np.outer(triplet.u, direction)
+    return stable.rank_one_start(Z, scale * lead.s, rng=v.rng(rng), degrees=angle, right_only=True)
 
 
 def target_with_gap(s_Z: float, gamma: float, shape, rng=None) -> np.ndarray:
     """A target ``Z = s_Z (u_1 v_1^T + gamma u_2 v_2^T)`` of shape ``(d_y, d_x)`` with random
-    orthonormal ``u``'s and ``v``'s: largest singular value ``s_Z`` and inverse spectral gap
-    ``gamma_Z = gamma`` (equation 26), in ``[0, 1)``. ``gamma > 0`` needs ``d_y, d_x >= 2``."""
+    orthonormal ``u``'s and ``v``'s (:func:`linnet_lib.whitened.target_with_spectrum`, thin Q
+    factors): largest singular value ``s_Z`` and inverse spectral gap ``gamma_Z = gamma``
+    (equation 26), in ``[0, 1)``. ``gamma > 0`` needs ``d_y, d_x >= 2``."""
     s_Z = v.real("s_Z", s_Z, low=0.0, strict_low=True)
     gamma = v.real("gamma", gamma, low=0.0)
     if gamma >= 1:
@@ -667,42 +635,8 @@ def target_with_gap(s_Z: float, gamma: float, shape, rng=None) -> np.ndarray:
     d_y, d_x = v.matrix_shape("shape", shape)
     if gamma > 0 and min(d_y, d_x) < 2:
         raise ValueError(f"gamma > 0 needs shape with d_y, d_x >= 2, got {(d_y, d_x)}")
-    gen = v.rng(rng)
-    k = min(2, d_y, d_x)
-    U = np.linalg.qr(gen.standard_normal((d_y, k)))[0]
-    V = np.linalg.qr(gen.standard_normal((d_x, k)))[0]
-    Z = s_Z * np.outer(U[:, 0], V[:, 0])
-    if gamma > 0:
-        Z += gamma * s_Z * np.outer(U[:, 1], V[:, 1])
-    return Z
-
-
-def _rank_one_operator(W: np.ndarray, Delta: np.ndarray, n: int) -> np.ndarray:
-    """The closed form of :func:`rank_one_operator`, unchecked (the right-hand side of the flows)."""
-    if n == 1:
-        return Delta.copy()
-    s2 = float(np.sum(W * W))
-    P_u = W @ W.T / s2
-    P_v = W.T @ W / s2
-    return s2 ** (1 - 1 / n) * (P_u @ Delta + Delta @ P_v + (n - 2) * (P_u @ Delta @ P_v))
-
-
-def rank_one_operator(W, Delta, depth: int) -> np.ndarray:
-    """``A_W(Delta)`` for a rank-one ``W = s u v^T`` in closed form (Lemma N.1 for rank one):
-    ``s^{2-2/N} (P_u Delta + Delta P_v + (N - 2) P_u Delta P_v)``, with ``P_u = u u^T`` and
-    ``P_v = v v^T``; depth 1 gives ``Delta``. For one output (``W`` a row, ``P_u = 1``) it is
-    ``s^{2-2/N} (Delta + (N - 1) Delta P_v)``. Agrees with :func:`linnet_lib.whitened.operator`,
-    at a fraction of the cost. ``W`` must be non-zero and of rank one (second singular value at
-    most ``1e-8`` times the first)."""
-    W = v.matrix("W", W)
-    Delta = v.matrix("Delta", Delta, shape=W.shape)
-    n = v.positive_int("depth", depth)
-    s = np.linalg.svd(W, compute_uv=False)
-    if s[0] == 0:
-        raise ValueError("W must be non-zero")
-    if s.size > 1 and s[1] > 1e-8 * s[0]:
-        raise ValueError(f"W must have rank one, got singular values {s[0]:.3g}, {s[1]:.3g}")
-    return _rank_one_operator(W, Delta, n)
+    values = [s_Z, gamma * s_Z][: min(2, d_y, d_x)]
+    return target_with_spectrum(values, (d_y, d_x), rng, draw="thin")
 
 
 @dataclass(frozen=True)
@@ -729,41 +663,19 @@ def induced_flow(
     Z, W0, depth: int, m: float, t_eval, *, rtol: float = 1e-10, atol: float = 1e-12
 ) -> InducedRun:
     """The induced flow (17) of a balanced depth-``depth`` network whose end-to-end matrix
-    ``W0`` has rank one, on whitened data with target ``Z`` and ``m`` samples, by
-    ``solve_ivp`` (DOP853, tolerances ``rtol``, ``atol``) with the closed form
-    :func:`rank_one_operator`. ``t_eval`` are increasing times from 0 (Eftekhari's time)."""
-    Z = v.matrix("Z", Z)
-    W0 = v.matrix("W0", W0, shape=Z.shape)
-    n = v.positive_int("depth", depth)
-    m = v.real("m", m, low=0.0, strict_low=True)
+    ``W0`` has rank one, on whitened data with target ``Z`` and ``m`` samples:
+    :func:`linnet_lib.whitened.induced_flow` with the closed form
+    :func:`linnet_lib.whitened.rank_one_operator` (DOP853, tolerances ``rtol``, ``atol``, dense
+    output). ``t_eval`` are increasing times from 0 (Eftekhari's time)."""
     t = np.asarray(t_eval, dtype=float)
     if t.ndim != 1 or t.size < 2 or t[0] != 0 or np.any(np.diff(t) <= 0):
         raise ValueError("t_eval must be increasing times starting at 0 (at least two)")
-    rtol = v.real("rtol", rtol, low=0.0, strict_low=True)
-    atol = v.real("atol", atol, low=0.0, strict_low=True)
-    rank_one_operator(W0, W0, n)  # validates the rank-one start
-    shape = Z.shape
-
-    def rhs(_, y):
-        W = y.reshape(shape)
-        return -m * _rank_one_operator(W, W - Z, n).ravel()
-
-    sol = solve_ivp(
-        rhs,
-        (0.0, t[-1]),
-        W0.ravel(),
-        method="DOP853",
-        t_eval=t,
-        rtol=rtol,
-        atol=atol,
-        dense_output=True,
+    run = whitened.induced_flow(
+        Z, W0, depth, m, t, rtol=rtol, atol=atol, rank_one=True, dense_output=True
     )
-    if sol.status != 0:
-        raise RuntimeError(f"solve_ivp failed: {sol.message}")
-    Ws = sol.y.T.reshape((t.size, *shape))
     Z1 = leading_triplet(Z).Z1
-    distance = np.linalg.norm(Ws - Z1, axis=(1, 2))
-    return InducedRun(t=sol.t, W=Ws, distance=distance, Z1=Z1, solution=sol.sol)
+    distance = np.linalg.norm(run.W - Z1, axis=(1, 2))
+    return InducedRun(t=run.t, W=run.W, distance=distance, Z1=Z1, solution=run.solution)
 
 
 def euler_distances(

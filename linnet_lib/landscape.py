@@ -21,17 +21,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from . import _validate as v
+from .losses import _data
 from .networks import balanced_init, end_to_end, layer_gradients, partial_products
-
-
-def _data(X, Y) -> tuple[np.ndarray, np.ndarray]:
-    X = v.matrix("X", X)
-    Y = v.matrix("Y", Y)
-    if X.shape[1] != Y.shape[1]:
-        raise ValueError(
-            f"X and Y must have the same number of samples (columns), got {X.shape} and {Y.shape}"
-        )
-    return X, Y
 
 
 def _network(weights, X, Y) -> list[np.ndarray]:

@@ -17,11 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from . import _validate as v
 from .linalg import svd_with_rank
-from .whitened import LeadingTriplet, leading_triplet, operator
+from .whitened import (
+    InducedFlow,
+    LeadingTriplet,
+    _stack,
+    induced_flow,
+    leading_triplet,
+    operator,
+    rank_one_operator,
+)
 
 PHASE_THRESHOLD = float(np.sqrt(6.0))
 """Theorem 4.4's switch: tau is the first time the size ``s`` of ``W`` reaches ``sqrt(6) s_Z``."""
@@ -29,21 +36,6 @@ PHASE_THRESHOLD = float(np.sqrt(6.0))
 
 # ----------------------------------------------------------------------------------------------
 # Input checks
-
-
-def _stack(name: str, value, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """A finite float array of shape ``(..., d_y, d_x)`` (one matrix or a stack)."""
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a real array of matrices") from exc
-    if arr.ndim < 2 or arr.size == 0:
-        raise ValueError(f"{name} must be a matrix or a stack of matrices, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must have finite entries (no NaN or inf)")
-    if shape is not None and arr.shape[-2:] != tuple(shape):
-        raise ValueError(f"{name} must have matrices of shape {tuple(shape)}, got {arr.shape}")
-    return arr
 
 
 def _lead(lead) -> LeadingTriplet:
@@ -97,32 +89,7 @@ def arora_time(c: float, depth: int, loss0: float, eps: float) -> float:
 
 
 # ----------------------------------------------------------------------------------------------
-# Lemma N.1: the operator A_W
-
-
-def rank_one_operator(W, Delta, depth: int) -> np.ndarray:
-    """``A_W(Delta) = s^{2-2/N} (P_u Delta + Delta P_v + (N - 2) P_u Delta P_v)`` for ``W = s u v^T``
-    of rank one and ``N >= 2`` (Lemma N.1 with one non-zero singular value).
-
-    ``P_u = W W^T / s^2`` and ``P_v = W^T W / s^2`` with ``s^2 = ||W||_F^2``, so no SVD is needed; the
-    formula equals ``A_W`` only when ``W`` has rank one. Accepts stacks of matrices.
-    """
-    n = _depth(depth, minimum=2)
-    W = _stack("W", W)
-    Delta = _stack("Delta", Delta, W.shape[-2:])
-    if np.any(np.sum(W * W, axis=(-2, -1)) == 0):
-        raise ValueError("W must be non-zero (rank one)")
-    return _rank_one_apply(W, Delta, n)
-
-
-def _rank_one_apply(W: np.ndarray, Delta: np.ndarray, n: int) -> np.ndarray:
-    """:func:`rank_one_operator` without input checks (the right side of the flow)."""
-    s2 = np.sum(W * W, axis=(-2, -1))[..., None, None]
-    Wt = np.swapaxes(W, -1, -2)
-    left = W @ Wt / s2  # P_u
-    right = Wt @ W / s2  # P_v
-    p = s2 ** (1 - 1 / n)
-    return p * (left @ Delta + Delta @ right + (n - 2) * left @ Delta @ right)
+# Lemma N.1: the operator A_W (its rank-1 form is :func:`linnet_lib.whitened.rank_one_operator`)
 
 
 def _svd_powers(W: np.ndarray):
@@ -182,23 +149,6 @@ def operator_quadratic_form(W, Delta, depth: int) -> float:
 # The induced flow on rank-one matrices
 
 
-@dataclass(frozen=True)
-class RankOneFlow:
-    """A solution of the induced flow (17) from a rank-1 start.
-
-    ``t`` and ``W`` (shape ``(T, d_y, d_x)``) are the recorded times and matrices; ``tau`` is the
-    first time the size ``s = ||W||_F`` reaches ``s_level`` (``0.0`` if it starts at or below it,
-    ``inf`` if it never does within the run, ``nan`` if no level was asked) and ``W_tau`` the matrix
-    then (``None`` unless ``0 < tau < inf``). ``info`` holds the solver's settings and counts.
-    """
-
-    t: np.ndarray
-    W: np.ndarray
-    tau: float
-    W_tau: np.ndarray | None
-    info: dict
-
-
 def rank_one_flow(
     W0,
     Z,
@@ -209,16 +159,13 @@ def rank_one_flow(
     s_level: float | None = None,
     rtol: float = 1e-11,
     atol: float = 1e-13,
-) -> RankOneFlow:
-    """Solve ``dW/dt = -m A_W(W - Z)`` from the rank-1 ``W0`` with ``solve_ivp`` (DOP853).
-
-    ``A_W`` is :func:`rank_one_operator`; its values lie in the tangent space of the rank-1 matrices,
-    so the solution stays rank one (Lemma 3.3). The general formula (``whitened.induced_velocity``)
-    gives the same velocity on rank-1 matrices but raises round-off singular values to the powers
-    ``2j/N``, which are not Lipschitz at zero: for ``N >= 3`` an adaptive solver then crawls. The
-    absolute tolerance is ``atol`` times ``max(||W0||_F, ||Z||_F)``, so that a rescaled problem is
-    solved on exactly rescaled steps. With ``s_level`` the run also returns ``tau`` (see
-    :class:`RankOneFlow`), located by an event function.
+) -> InducedFlow:
+    """Solve ``dW/dt = -m A_W(W - Z)`` from the rank-1 ``W0`` (``N >= 2``):
+    :func:`linnet_lib.whitened.induced_flow` with the closed form
+    :func:`linnet_lib.whitened.rank_one_operator` (DOP853), the absolute tolerance ``atol`` times
+    ``max(||W0||_F, ||Z||_F)`` (a rescaled problem is solved on exactly rescaled steps), recorded at
+    ``t_eval`` (increasing, from 0). With ``s_level`` the run also returns ``tau``, the first time
+    ``||W||_F`` reaches it (see :class:`linnet_lib.whitened.InducedFlow`).
     """
     W0 = v.matrix("W0", W0)
     Z = v.matrix("Z", Z, shape=W0.shape)
@@ -233,50 +180,18 @@ def rank_one_flow(
         or not np.all(np.isfinite(t))
     ):
         raise ValueError("t_eval must be an increasing 1-D array of times starting at 0")
-    rtol = v.real("rtol", rtol, low=0.0, strict_low=True)
-    atol = v.real("atol", atol, low=0.0, strict_low=True)
-    if np.linalg.norm(W0) == 0:
-        raise ValueError("W0 must be non-zero (rank one)")
-    shape = W0.shape
-    scale = max(np.linalg.norm(W0), np.linalg.norm(Z))
-
-    def rhs(_, y):
-        W = y.reshape(shape)
-        return (-m * _rank_one_apply(W, W - Z, n)).ravel()
-
-    events = None
-    if s_level is not None:
-        level = v.real("s_level", s_level, low=0.0, strict_low=True)
-
-        def crossing(_, y):
-            return np.linalg.norm(y) - level
-
-        crossing.terminal = False
-        crossing.direction = -1
-        events = crossing
-    sol = solve_ivp(
-        rhs,
-        (0.0, t[-1]),
-        W0.ravel(),
-        method="DOP853",
-        t_eval=t,
+    return induced_flow(
+        Z,
+        W0,
+        n,
+        m,
+        t,
         rtol=rtol,
-        atol=atol * scale,
-        events=events,
+        atol=atol,
+        atol_scaled=True,
+        rank_one=True,
+        s_level=s_level,
     )
-    if sol.status != 0:
-        raise RuntimeError(f"the rank-one flow failed: {sol.message}")
-    tau, W_tau = float("nan"), None
-    if s_level is not None:
-        if np.linalg.norm(W0) <= level:
-            tau = 0.0
-        elif sol.t_events[0].size:
-            tau = float(sol.t_events[0][0])
-            W_tau = sol.y_events[0][0].reshape(shape)
-        else:
-            tau = float("inf")
-    info = {"nfev": sol.nfev, "rtol": rtol, "atol": atol * scale, "method": "DOP853"}
-    return RankOneFlow(sol.t, sol.y.T.reshape((t.size, *shape)), tau, W_tau, info)
 
 
 # ----------------------------------------------------------------------------------------------

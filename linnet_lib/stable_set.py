@@ -12,15 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from . import _validate as v
-from .linalg import random_orthogonal
 from .whitened import (
     LeadingTriplet,
-    induced_velocity,
+    induced_flow,
     leading_triplet,
     target,
+    target_with_spectrum,
     whiten,
     whitening_error,
 )
@@ -115,34 +114,65 @@ def gapped_problem(
     residual = v.real("residual", residual, low=0.0)
     gen = v.rng(rng)
     svals = s_Z * np.array([1.0] + [gamma * 0.5**i for i in range(k - 1)])
-    U = random_orthogonal(d_y, gen)[:, :k]
-    V = random_orthogonal(d_x, gen)[:, :k]
-    Z = (U * svals) @ V.T
+    Z = target_with_spectrum(svals, (d_y, d_x), gen, draw="haar")
     X = whiten(gen.standard_normal((d_x, m)))
     outside = np.eye(m) - X.T @ X / m
     Y = Z @ X + residual * gen.standard_normal((d_y, m)) @ outside
     return X, Y
 
 
-def rank_one_start(Z, size: float, alignment: float, rng=None, *, second: int | None = None):
-    """A rank-1 matrix ``W0 = size * u0 v0^T`` with ``u0^T Z1 v0 = alignment * s_Z``.
+def rank_one_start(
+    Z,
+    size: float,
+    alignment: float | None = None,
+    rng=None,
+    *,
+    second: int | None = None,
+    degrees: float | None = None,
+    right_only: bool = False,
+):
+    """A rank-1 matrix ``W0 = size * u0 v0^T`` with a prescribed alignment ``u0^T Z1 v0`` to
+    ``Z1 = s_Z u_Z v_Z^T``, given either as ``alignment`` (a fraction of ``s_Z``) or as an angle.
 
-    ``u0 = a u_Z + sqrt(1 - a^2) p`` and ``v0 = b v_Z + sqrt(1 - b^2) q`` with ``|a| = |b| =
-    sqrt(|alignment|)`` (``a < 0`` for a negative alignment), ``p`` orthogonal to ``u_Z`` and ``q`` to
-    ``v_Z``. By default ``p, q`` are random unit vectors (``rng``). With ``second = +1`` or ``-1``
-    they are the second singular vectors of ``Z``: ``p = u_2``, ``q = second * v_2``, so that
-    ``u0^T (Z - Z1) v0 = second * s_Z,2 (1 - |alignment|)``, the extreme values for this alignment:
+    ``u0 = a u_Z + a' p`` and ``v0 = b v_Z + b' q`` with ``a^2 + a'^2 = b^2 + b'^2 = 1``, ``p``
+    orthogonal to ``u_Z`` and ``q`` to ``v_Z``, so that ``u0^T Z1 v0 = a b s_Z``:
+
+    * by default both are turned: ``|a| = |b| = sqrt(|alignment|)`` (``a < 0`` for a negative
+      alignment), or, with ``degrees = t``, ``a = b = cos t`` and ``a' = b' = sin t`` (alignment
+      ``cos^2 t``);
+    * with ``right_only`` only ``v0`` is turned (``u0 = u_Z``): ``b = alignment``, or ``b = cos t``
+      and ``b' = sin t`` (the angle between ``W0`` and ``Z1`` is ``t``, alignment ``cos t``).
+
+    By default ``p, q`` are random unit vectors (``rng``). With ``second = +1`` or ``-1`` they are
+    the second singular vectors of ``Z``: ``p = u_2``, ``q = second * v_2``, so that
+    ``u0^T (Z - Z1) v0 = second * s_Z,2 (1 - |alignment|)`` for a start turned on both sides, the
+    extreme values for this alignment:
 
     * ``second = -1`` gives the smallest ``u0^T Z v0``, where the size grows the least (equation
       127 and :func:`size_rate_floor`);
     * ``second = +1`` (with a positive alignment) gives the slowest growth of the alignment
-      (:func:`alignment_rate_floor`).
+      (:func:`alignment_rate_floor`); with ``degrees`` it is the start of section 5.3, where
+      appendix N's inequality (181) is an equality.
     """
     Z = v.matrix("Z", Z)
     size = v.real("size", size, low=0.0, strict_low=True)
-    c = v.real("alignment", alignment)
-    if not -1.0 <= c <= 1.0:
-        raise ValueError(f"alignment must lie in [-1, 1] (a fraction of s_Z), got {alignment}")
+    if (alignment is None) == (degrees is None):
+        raise ValueError("give exactly one of alignment and degrees")
+    if degrees is not None:
+        t = np.deg2rad(v.real("degrees", degrees))
+        b, b_rest = np.cos(t), np.sin(t)
+        a, a_rest = (1.0, 0.0) if right_only else (b, b_rest)
+    else:
+        c = v.real("alignment", alignment)
+        if not -1.0 <= c <= 1.0:
+            raise ValueError(f"alignment must lie in [-1, 1] (a fraction of s_Z), got {alignment}")
+        if right_only:
+            a, a_rest, b, b_rest = 1.0, 0.0, c, np.sqrt(1.0 - c**2)
+        else:
+            root = np.sqrt(abs(c))
+            a = -root if c < 0 else root
+            b, b_rest = root, np.sqrt(1.0 - root**2)
+            a_rest = b_rest
     U, _, Vt = np.linalg.svd(Z)
     u_Z, v_Z = U[:, 0], Vt[0]
     if second is not None:
@@ -153,12 +183,10 @@ def rank_one_start(Z, size: float, alignment: float, rng=None, *, second: int | 
         p, q = U[:, 1], second * Vt[1]
     else:
         gen = v.rng(rng)
-        p = _unit_orthogonal_to(u_Z, gen)
+        p = np.zeros_like(u_Z) if right_only else _unit_orthogonal_to(u_Z, gen)
         q = _unit_orthogonal_to(v_Z, gen)
-    root = np.sqrt(abs(c))
-    a = -root if c < 0 else root
-    u0 = a * u_Z + np.sqrt(1.0 - root**2) * p
-    v0 = root * v_Z + np.sqrt(1.0 - root**2) * q
+    u0 = a * u_Z + a_rest * p
+    v0 = b * v_Z + b_rest * q
     return size * np.outer(u0, v0)
 
 
@@ -277,32 +305,14 @@ def size_rate_floor(size: float, alpha: float, lead: LeadingTriplet, depth: int,
 def induced_trajectory(
     W0, Z, depth: int, m: float, t_eval, *, rtol: float = 1e-11, atol: float = 1e-13
 ):
-    """Integrate the induced flow ``dW/dt = -m A_W(W - Z)`` (equation 17 on whitened data) with
-    ``solve_ivp`` (DOP853) from ``W0``; returns the matrices at ``t_eval``, shape ``(T, d_y, d_x)``.
+    """The induced flow ``dW/dt = -m A_W(W - Z)`` (equation 17 on whitened data) from ``W0`` at
+    ``t_eval`` (strictly increasing times ``>= 0``), shape ``(T, d_y, d_x)``:
+    :func:`linnet_lib.whitened.induced_flow` with the general operator (DOP853, ``rtol``, ``atol``).
 
     It uses :func:`linnet_lib.whitened.induced_velocity` (Eftekhari's indexing of A_W), not the
     lecture notes' :func:`linnet_lib.end_to_end_velocity`, so that the two can be compared.
     """
-    Z = v.matrix("Z", Z)
-    W0 = v.matrix("W0", W0, shape=Z.shape)
-    n = v.positive_int("depth", depth)
-    m = v.real("m", m, low=0.0, strict_low=True)
-    t = np.asarray(t_eval, dtype=float)
-    if t.ndim != 1 or t.size == 0 or t[0] < 0 or np.any(np.diff(t) <= 0):
-        raise ValueError("t_eval must be a non-empty, strictly increasing 1-D array of times >= 0")
-    rtol = v.real("rtol", rtol, low=0.0, strict_low=True)
-    atol = v.real("atol", atol, low=0.0, strict_low=True)
-    shape = Z.shape
-
-    def rhs(_, y):
-        return induced_velocity(y.reshape(shape), Z, n, m).ravel()
-
-    if t[-1] == 0:
-        return W0[None].copy()
-    sol = solve_ivp(rhs, (0.0, t[-1]), W0.ravel(), t_eval=t, method="DOP853", rtol=rtol, atol=atol)
-    if sol.status != 0:
-        raise RuntimeError(f"solve_ivp failed: {sol.message}")
-    return sol.y.T.reshape((t.size, *shape))
+    return induced_flow(Z, W0, depth, m, t_eval, rtol=rtol, atol=atol).W
 
 
 def margins_along(mats, lead: LeadingTriplet, alpha: float) -> dict:

@@ -4,8 +4,6 @@ layers, the Explore cases)."""
 import matplotlib
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import linnet_lib as ll
 from linnet_lib import ch5, whitened
@@ -73,42 +71,6 @@ def test_target_with_gap_refuses_bad_input():
 
 
 # --- the operator --------------------------------------------------------------------------------
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    rows=st.integers(1, 3),
-    cols=st.integers(1, 4),
-    depth=st.integers(1, 6),
-    seed=st.integers(0, 10_000),
-)
-def test_rank_one_operator_matches_the_general_operator(rows, cols, depth, seed):
-    rng = np.random.default_rng(seed)
-    W = np.outer(rng.standard_normal(rows), rng.standard_normal(cols))
-    Delta = rng.standard_normal((rows, cols))
-    got = ch5.rank_one_operator(W, Delta, depth)
-    want = whitened.operator(W, Delta, depth)
-    assert ll.relative_difference(got, want) < 1e-11
-
-
-def test_rank_one_operator_for_a_row_has_the_two_eigenvalues():
-    w = np.array([[3.0, 4.0]])  # s = 5
-    along, across = w / 5, np.array([[-4.0, 3.0]]) / 5
-    for n in (1, 2, 4):
-        s_power = 5.0 ** (2 - 2 / n)
-        np.testing.assert_allclose(ch5.rank_one_operator(w, along, n), n * s_power * along)
-        np.testing.assert_allclose(ch5.rank_one_operator(w, across, n), s_power * across)
-
-
-def test_rank_one_operator_refuses_bad_input():
-    with pytest.raises(ValueError, match="rank one"):
-        ch5.rank_one_operator(np.eye(2), np.eye(2), 2)
-    with pytest.raises(ValueError, match="non-zero"):
-        ch5.rank_one_operator(np.zeros((1, 3)), np.ones((1, 3)), 2)
-    with pytest.raises(ValueError, match="Delta"):
-        ch5.rank_one_operator(np.ones((1, 3)), np.ones((1, 2)), 2)
-    with pytest.raises(ValueError, match="depth"):
-        ch5.rank_one_operator(np.ones((1, 3)), np.ones((1, 3)), 0)
 
 
 # --- flows, Euler, crossings ---------------------------------------------------------------------

@@ -24,10 +24,12 @@ def test_bottleneck_includes_input_and_output_widths():
     assert landscape.bottleneck((5, 1, 4, 3)) == 1
     assert landscape.bottleneck([2, 4, 3]) == 2
     assert landscape.bottleneck(np.array([5, 4, 2])) == 2
+    assert landscape.bottleneck((4, 2, 1, 3)) == 1
+    assert landscape.bottleneck((2, 3, 3, 4)) == 2
     assert landscape.as_widths((3, 2)) == [3, 2]
 
 
-@pytest.mark.parametrize("bad", [(5,), "53", 5, (5, 0, 3), (5, 2.5, 3), None])
+@pytest.mark.parametrize("bad", [(5,), "53", b"53", 5, (5, 0, 3), (5, 2.5, 3), None])
 def test_widths_are_validated(bad):
     with pytest.raises(ValueError, match="widths"):
         landscape.bottleneck(bad)

@@ -4,8 +4,7 @@ section 4 and appendices K-P)."""
 import matplotlib
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from strategies import rank_one_matrix
 
 import linnet_lib as ll
 from linnet_lib import ch5, whitened
@@ -18,10 +17,7 @@ SHAPE = (3, 4)
 
 
 def rank_one(rng, s=None):
-    u = rng.standard_normal(SHAPE[0])
-    w = rng.standard_normal(SHAPE[1])
-    s = rng.uniform(0.2, 3.0) if s is None else s
-    return s * np.outer(u / np.linalg.norm(u), w / np.linalg.norm(w))
+    return rank_one_matrix(rng, SHAPE, s)
 
 
 def gapped(values, seed=0):
@@ -72,44 +68,8 @@ def test_svd_basis_operator_and_quadratic_form_match_the_sum(depth, rank, rng):
     assert form > 0
 
 
-@given(st.integers(2, 6), st.floats(0.1, 10.0), st.integers(0, 10**6))
-def test_rank_one_operator_matches_the_sum(depth, s, seed):
-    rng = np.random.default_rng(seed)
-    W = rank_one(rng, s)
-    D = rng.standard_normal(SHAPE)
-    ours = nr.rank_one_operator(W, D, depth)
-    assert ll.relative_difference(ours, whitened.operator(W, D, depth)) < 1e-11
-
-
-def test_rank_one_operator_eigenvalues_and_stacks(rng):
-    s, N = 2.0, 4
-    u, w = np.eye(3)[0], np.eye(4)[0]
-    W = s * np.outer(u, w)
-    p = s ** (2 - 2 / N)
-    assert np.allclose(nr.rank_one_operator(W, np.outer(u, w), N), N * p * np.outer(u, w))
-    side = np.outer(u, np.eye(4)[1])
-    assert np.allclose(nr.rank_one_operator(W, side, N), p * side)
-    rest = np.outer(np.eye(3)[1], np.eye(4)[2])
-    assert np.allclose(nr.rank_one_operator(W, rest, N), 0.0)
-    stack = np.array([rank_one(rng) for _ in range(5)])
-    D = rng.standard_normal((5, *SHAPE))
-    batched = nr.rank_one_operator(stack, D, 3)
-    for k in range(5):
-        assert np.allclose(batched[k], nr.rank_one_operator(stack[k], D[k], 3))
-
-
 def test_operator_functions_reject_bad_input(rng):
     W = rank_one(rng)
-    with pytest.raises(ValueError, match="depth"):
-        nr.rank_one_operator(W, W, 1)
-    with pytest.raises(ValueError, match="non-zero"):
-        nr.rank_one_operator(np.zeros(SHAPE), W, 2)
-    with pytest.raises(ValueError, match="Delta"):
-        nr.rank_one_operator(W, np.ones((4, 3)), 2)
-    with pytest.raises(ValueError, match="W"):
-        nr.rank_one_operator(np.ones(3), np.ones(3), 2)
-    with pytest.raises(ValueError, match="finite"):
-        nr.rank_one_operator(np.full(SHAPE, np.nan), W, 2)
     with pytest.raises(ValueError, match="Delta"):
         nr.svd_basis_operator(W, np.ones((2, 2)), 2)
     with pytest.raises(ValueError, match="depth"):

@@ -110,6 +110,32 @@ def test_rank_one_start_has_the_requested_size_and_alignment(size, alignment, se
         assert residual == pytest.approx(second * lead.s2 * (1 - abs(alignment)), abs=1e-12)
 
 
+@pytest.mark.parametrize("degrees", [0.0, 20.0, 44.9, 90.0, 135.0])
+def test_rank_one_start_with_an_angle(degrees):
+    X, Y = st.gapped_problem(20, 4, 3, 0.3, rng=5)
+    Z = st.target(X, Y)
+    lead = st.leading_triplet(Z)
+    t = np.deg2rad(degrees)
+    U, _, Vt = np.linalg.svd(Z)
+    # both turned towards the second singular vectors: a = s_Z cos^2 t
+    W = st.rank_one_start(Z, 2.0, degrees=degrees, second=1)
+    want = 2.0 * np.outer(
+        np.cos(t) * U[:, 0] + np.sin(t) * U[:, 1], np.cos(t) * Vt[0] + np.sin(t) * Vt[1]
+    )
+    np.testing.assert_allclose(W, want, atol=1e-14)
+    assert st.alignment(W, lead) == pytest.approx(np.cos(t) ** 2 * lead.s, abs=1e-12)
+    # only v turned, by the angle between W and Z1: a = s_Z cos t
+    W = st.rank_one_start(Z, 2.0, rng=3, degrees=degrees, right_only=True)
+    assert np.linalg.norm(W) == pytest.approx(2.0)
+    cos = np.sum(W * lead.Z1) / (np.linalg.norm(W) * lead.s)
+    assert cos == pytest.approx(np.cos(t), abs=1e-12)
+    assert np.allclose(np.linalg.svd(W, compute_uv=False)[1:], 0.0, atol=1e-12)
+    # the same start given by its alignment
+    if degrees <= 90:
+        by_alignment = st.rank_one_start(Z, 2.0, np.cos(t), rng=3, right_only=True)
+        np.testing.assert_allclose(by_alignment, W, atol=1e-12)
+
+
 def test_rank_one_start_refuses_bad_arguments(problem):
     _, _, Z, _ = problem
     with pytest.raises(ValueError, match="alignment"):
@@ -118,6 +144,12 @@ def test_rank_one_start_refuses_bad_arguments(problem):
         st.rank_one_start(Z, 0.0, 0.5)
     with pytest.raises(ValueError, match="second"):
         st.rank_one_start(Z, 1.0, 0.5, second=2)
+    with pytest.raises(ValueError, match="alignment and degrees"):
+        st.rank_one_start(Z, 1.0)
+    with pytest.raises(ValueError, match="alignment and degrees"):
+        st.rank_one_start(Z, 1.0, 0.5, degrees=30.0)
+    with pytest.raises(ValueError, match="degrees"):
+        st.rank_one_start(Z, 1.0, degrees=np.nan)
     with pytest.raises(ValueError, match="second"):
         st.rank_one_start(np.ones((1, 3)), 1.0, 0.5, second=1)
 
@@ -253,14 +285,12 @@ def test_margins_along_and_rank_one_minimum(problem):
 # The recipes of section 5.2 in ch5
 
 
-def test_balanced_start_bottleneck_and_printed_form():
+def test_balanced_start_and_printed_form():
     W0 = np.outer([1.0, 2.0, 0.5], [0.3, -1.0, 0.2, 0.7])
     layers = ch5.balanced_start(W0, (4, 2, 1, 3), rng=1)
     assert [w.shape for w in layers] == [(2, 4), (1, 2), (3, 1)]
     assert ll.unbalancedness(layers) < 1e-12
     assert ll.relative_difference(ll.end_to_end(layers), W0) < 1e-12
-    assert ch5.bottleneck((4, 2, 1, 3)) == 1
-    assert ch5.bottleneck((2, 3, 3, 4)) == 2
     with pytest.raises(ValueError, match="dimension-inconsistent"):
         ch5.printed_balance_gap(layers)
     square = ch5.balanced_start(np.eye(3) + 0.5, (3, 3, 3), rng=2)
@@ -269,9 +299,7 @@ def test_balanced_start_bottleneck_and_printed_form():
     with pytest.raises(ValueError, match="W0"):
         ch5.balanced_start(W0, (3, 1, 3))
     with pytest.raises(ValueError, match="widths"):
-        ch5.bottleneck((3,))
-    with pytest.raises(ValueError, match="widths"):
-        ch5.bottleneck("43")
+        ch5.balanced_start(W0, (4,))
 
 
 def test_product_velocity_is_the_derivative_of_the_product():
