@@ -17,6 +17,12 @@ Section 3 of the paper (logistic regression, N = 1):
   Lemma 4, Lemma 5 and Theorem 2 (:func:`gd_cos_increment`, :func:`gd_norm_sq`,
   :func:`lemma4_bound`, :func:`lemma5_bound`, :func:`condition11_delta`,
   :func:`theorem2_threshold`).
+
+Section 4 (deep linear networks, the end-to-end row of a balanced depth-N network): the exponent's
+rate of Lemma 7 (:func:`induced_exponent_rate`), Proposition 4's exact solution for N = 2
+(:func:`proposition4_exponent`), the norm bounds of Lemma 8 (:func:`lemma8_norm_bounds`) and
+Theorem 3's lower and upper bounds for N > 2 (:func:`theorem3_exponents`). The induced flow itself,
+Eq. (14), is ``training.gradient_flow(loss, w, t, depth=N)`` (chapter 1's end-to-end dynamics).
 """
 
 from __future__ import annotations
@@ -307,3 +313,98 @@ def classical_step_cap(covariance) -> float:
     if not beta > 0:
         raise ValueError("covariance must have a positive eigenvalue")
     return 2.0 / beta
+
+
+# -- section 4: deep linear networks ---------------------------------------------------------------
+# The end-to-end row w_e of a balanced depth-N network moves by Eq. (14); its angle then obeys
+# Lemma 7, d cos theta / dt = (c0 / pi) sin^2 theta ||w_e||^{1 - 2/N}, i.e. the exponent
+# u = -2 ln tan(theta / 2) grows at the rate (2 c0 / pi) ||w_e||^{1 - 2/N}. Every bound below is
+# that rate integrated against a bound on the norm (Lemma 8), written as an exponent.
+
+
+def _depth(depth, minimum: int = 2) -> int:
+    return val.positive_int("depth", depth, minimum=minimum)
+
+
+def induced_exponent_rate(c0_value: float, norm, depth: int):
+    """``du/dt = (2 c0 / pi) ||w_e||^{1 - 2/N}`` for the exponent ``u = angle_exponent(theta)``
+    of a balanced depth-N network (Lemma 7, Eq. (16), rewritten for u)."""
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    n = _depth(depth, minimum=1)
+    norm = np.asarray(norm, dtype=float)
+    if np.any(~np.isfinite(norm)) or np.any(norm <= 0):
+        raise ValueError("norm must be positive and finite")
+    return 2.0 * c / math.pi * norm ** (1.0 - 2.0 / n)
+
+
+def proposition4_exponent(t, c0_value: float, theta0: float):
+    """Proposition 4 (N = 2): ``u(t) = u(0) + 2 c0 t / pi`` exactly, i.e.
+    ``cos theta(t) = 1 - 2 / (C1 e^{2 c0 t / pi} + 1)`` with
+    ``C1 = (1 + cos theta0) / (1 - cos theta0) = e^{u(0)}``."""
+    t = np.asarray(t, dtype=float)
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    return float(angle_exponent(theta0)) + 2.0 * c * t / math.pi
+
+
+def lemma8_norm_bounds(t, c0_value: float, depth: int, norm0: float):
+    """Lemma 8(i) for depth N > 2: ``(||w0||^{2/N - 1} + (N - 2) c0 t)^{-N/(N-2)} <= ||w_e(t)||
+    <= (||w0||^{2/N} + 0.6 t)^{N/2}``. The upper bound uses ``-w^T grad L <= 0.3`` (Lemma 3(i)),
+    the lower one ``||grad L|| <= c0`` (Proposition 3(i)). Returns ``(lower, upper)``."""
+    t = np.asarray(t, dtype=float)
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    n = _depth(depth, minimum=3)
+    r0 = val.real("norm0", norm0, low=0.0, strict_low=True)
+    lower = (r0 ** (2.0 / n - 1.0) + (n - 2) * c * t) ** (-n / (n - 2.0))
+    upper = (r0 ** (2.0 / n) + 0.6 * t) ** (n / 2.0)
+    return lower, upper
+
+
+def theorem3_exponents(
+    t,
+    c0_value: float,
+    depth: int,
+    norm0: float,
+    theta0: float,
+    T: float,
+    normT: float,
+    thetaT: float,
+    *,
+    scale1: float = 1.0,
+    scale2: float = 1.0,
+    scale_upper: float = 1.0,
+    power: float | None = None,
+):
+    """Theorem 3 (N > 2) as exponents ``(lower, upper)``: ``lower(t) <= u(t) <= upper(t)`` with
+    ``u = angle_exponent(theta)``.
+
+    * t <= T: ``cos theta >= 1 - 2 / (C1 (A1 t / B1 + 1)^alpha + 1)``, i.e.
+      ``lower = u(0) + alpha ln(1 + A1 t / B1)``, with ``A1 = (N - 2) c0``,
+      ``B1 = ||w_e(0)||^{2/N - 1}``, ``alpha = 2 / ((N - 2) pi)`` and ``C1 = e^{u(0)}``.
+    * t > T: ``lower = A2 (t - T) + B2`` with ``A2 = 2 c0 ||w_e(T)||^{1 - 2/N} / pi`` and
+      ``B2 = u(T)``.
+    * all t: ``upper = F ((0.6 t + D)^{N/2} - D^{N/2}) + E`` with ``D = ||w_e(0)||^{2/N}``,
+      ``F = 4 c0 / (0.6 N pi)`` and ``E = u(0)`` (the paper's "tan theta(0)/2" read as
+      tan(theta(0)/2)).
+
+    ``scale1`` (on alpha), ``scale2`` (on A2), ``scale_upper`` (on F) and ``power`` (replacing
+    the exponent N/2 of the upper bound) exist for sharpness controls.
+    """
+    t = np.asarray(t, dtype=float)
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    n = _depth(depth, minimum=3)
+    r0 = val.real("norm0", norm0, low=0.0, strict_low=True)
+    rT = val.real("normT", normT, low=0.0, strict_low=True)
+    T = val.real("T", T, low=0.0)
+    u0 = float(angle_exponent(theta0))
+    uT = float(angle_exponent(thetaT))
+    a1 = (n - 2) * c
+    b1 = r0 ** (2.0 / n - 1.0)
+    alpha = scale1 * 2.0 / ((n - 2) * math.pi)
+    a2 = scale2 * 2.0 * c * rT ** (1.0 - 2.0 / n) / math.pi
+    early = u0 + alpha * np.log1p(a1 * np.maximum(t, 0.0) / b1)
+    lower = np.where(t <= T, early, a2 * (t - T) + uT)
+    d = r0 ** (2.0 / n)
+    p = n / 2.0 if power is None else val.real("power", power, low=0.0, strict_low=True)
+    f = scale_upper * 4.0 * c / (0.6 * n * math.pi)
+    upper = f * ((0.6 * t + d) ** p - d**p) + u0
+    return lower, upper

@@ -212,3 +212,56 @@ def test_classical_step_cap():
         dr.classical_step_cap(np.ones((2, 3)))
     with pytest.raises(ValueError, match="covariance"):
         dr.classical_step_cap(np.zeros((2, 2)))
+
+
+# -- section 4: deep linear networks ---------------------------------------------------------------
+
+
+def _induced(depth, t, w0=(0.6, -0.8)):
+    res = ll.gradient_flow(CIRCLE, np.array([w0]), t, depth=depth)
+    W = res.end_to_end[:, 0, :]
+    r = np.linalg.norm(W, axis=1)
+    return W, r, np.arccos(np.clip(W[:, 1] / r, -1.0, 1.0))
+
+
+def test_proposition4_matches_the_depth2_flow():
+    t = np.linspace(0.0, 10.0, 101)
+    _, _, theta = _induced(2, t)
+    u = dr.proposition4_exponent(t, 1.0, theta[0])
+    assert np.max(np.abs(np.cos(theta) - (1.0 - dr.one_minus_cos(u)))) < 1e-8
+    assert dr.proposition4_exponent(0.0, 1.0, math.pi / 2) == pytest.approx(0.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("depth", [3, 4, 6])
+def test_theorem3_and_lemma8_bracket_the_flow(depth):
+    t = np.linspace(0.0, 30.0, 601)
+    _, r, theta = _induced(depth, t)
+    i = int(np.argmin(r))
+    lo, up = dr.theorem3_exponents(t, 1.0, depth, r[0], theta[0], t[i], r[i], theta[i])
+    u = dr.angle_exponent(theta)
+    ok = np.isfinite(u)
+    assert np.all(u[ok] - lo[ok] >= -1e-7)
+    assert np.all(up[ok] - u[ok] >= -1e-7)
+    low, high = dr.lemma8_norm_bounds(t, 1.0, depth, r[0])
+    assert np.all(r >= low * (1 - 1e-9)) and np.all(r <= high * (1 + 1e-9))
+    assert lo[0] == pytest.approx(u[0]) and up[0] == pytest.approx(u[0])
+    # a larger upper-bound constant F stays an upper bound; a smaller one breaks it early
+    _, up_small = dr.theorem3_exponents(
+        t, 1.0, depth, r[0], theta[0], t[i], r[i], theta[i], scale_upper=0.5
+    )
+    assert np.any(up_small[ok] < u[ok])
+
+
+def test_induced_rate_and_validation():
+    assert dr.induced_exponent_rate(1.0, 1.0, 4) == pytest.approx(2 / math.pi)
+    assert dr.induced_exponent_rate(1.0, 4.0, 2) == pytest.approx(2 / math.pi)
+    with pytest.raises(ValueError, match="norm"):
+        dr.induced_exponent_rate(1.0, 0.0, 3)
+    with pytest.raises(ValueError, match="depth"):
+        dr.lemma8_norm_bounds(1.0, 1.0, 2, 1.0)
+    with pytest.raises(ValueError, match="depth"):
+        dr.theorem3_exponents(1.0, 1.0, 2, 1.0, 1.0, 0.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="norm0"):
+        dr.theorem3_exponents(1.0, 1.0, 3, -1.0, 1.0, 0.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="c0_value"):
+        dr.proposition4_exponent(1.0, 0.0, 1.0)
