@@ -91,3 +91,40 @@ def test_load_catalog_refuses_missing_keys_and_duplicate_ids(tmp_path):
 def test_check_applies_refuses_files_outside_the_library():
     with pytest.raises(runner.CatalogError, match="linnet_lib"):
         runner.check_applies(entry(file="scripts/mutants.py"))
+
+
+def test_fork_server_reports_checks_errors_and_survivors(tmp_path):
+    """The default runner (forked children running code cells in an IPython shell) classifies the
+    three outcomes as the kernel runner does, and its children import the mutated copy: the edit
+    adds a function that only the copy has, and the "mutated" notebook survives only if it sees it."""
+    import nbformat
+
+    cells = {
+        "check": ["import linnet_lib as ll", "ll.check('own-test-label', 2.0, 1.0)"],
+        "error": ["import linnet_lib as ll", "1 / 0"],
+        "survived": ["import linnet_lib as ll", "ll.check('own-test-label', 0.5, 1.0)"],
+        "mutated": ["import linnet_lib as ll", "assert ll.checks.only_in_the_copy() == 1"],
+    }
+    mutants = []
+    for name, sources in cells.items():
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(nb, path)
+        mutants.append(
+            entry(
+                id=name,
+                file="linnet_lib/checks.py",
+                find="def check(\n",
+                replace="def only_in_the_copy():\n    return 1\n\n\ndef check(\n",
+                notebooks=[str(path)],
+            )
+        )
+    results = {}
+    runner.run_forked(mutants, 2, lambda m, r: results.__setitem__(m["id"], r))
+    assert results["check"]["outcome"] == "check"
+    assert results["check"]["label"] == "own-test-label"
+    assert results["error"]["outcome"] == "error"
+    assert "ZeroDivisionError" in results["error"]["detail"]
+    assert results["survived"]["outcome"] == "survived"
+    assert results["mutated"]["outcome"] == "survived", results["mutated"]
+    assert not hasattr(__import__("linnet_lib").checks, "only_in_the_copy")
