@@ -1,7 +1,8 @@
 """Time every notebook (fresh kernel, one BLAS thread) and the unit tests. Nothing is overwritten.
 
 Each notebook is read, executed with nbclient in its own folder (as `make execute` and nbval do), and
-the executed copy is written to a temporary folder that is then deleted. Notebooks over 20 s are
+the executed copy is written to a temporary folder that is then deleted. The kernel's peak memory
+(maximum resident set size, read by one extra cell appended to the copy) is printed beside the time. Notebooks over 20 s are
 flagged: the whole `make test` must stay within a few minutes on 2 cores.
 
 Usage: python scripts/bench.py [NOTEBOOK...]   (default: every notebook in chapters/ and exercises/ and the
@@ -27,17 +28,29 @@ SINGLE_THREAD = {
 }
 
 
-def time_notebook(path: Path, scratch: Path) -> tuple[float, str]:
+PEAK_MEMORY_CELL = (
+    "import resource as _r; print('peak-rss-kib', _r.getrusage(_r.RUSAGE_SELF).ru_maxrss)"
+)
+
+
+def time_notebook(path: Path, scratch: Path) -> tuple[float, float, str]:
+    """Seconds to run the notebook, the kernel's peak memory in MiB (nan if unknown), status."""
     nb, client = notebook_client(path, CELL_TIMEOUT_SECONDS)
+    nb.cells.append(nbformat.v4.new_code_cell(PEAK_MEMORY_CELL))
     start = time.perf_counter()
     try:
         client.execute()
         status = "ok"
     except Exception as error:  # report and go on with the next notebook
         status = f"FAILED ({type(error).__name__})"
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start  # includes the (instant) memory cell
+    peak = float("nan")
+    for output in nb.cells[-1].get("outputs", []):
+        words = output.get("text", "").split()
+        if len(words) == 2 and words[0] == "peak-rss-kib":
+            peak = int(words[1]) / 1024.0  # Linux reports ru_maxrss in KiB
     nbformat.write(nb, scratch / path.name)
-    return seconds, status
+    return seconds, peak, status
 
 
 def time_unit_tests() -> tuple[float, int]:
@@ -70,15 +83,15 @@ def main() -> int:
     rows, failures, total = [], 0, 0.0
     with tempfile.TemporaryDirectory() as scratch:
         for path in notebooks:
-            seconds, status = time_notebook(path, Path(scratch))
+            seconds, peak, status = time_notebook(path, Path(scratch))
             flag = "  SLOW (> 20 s)" if seconds > SLOW_NOTEBOOK_SECONDS else ""
-            rows.append(f"{str(path):<{width}}  {seconds:8.1f}  {status}{flag}")
+            rows.append(f"{str(path):<{width}}  {seconds:8.1f}  {peak:8.0f}  {status}{flag}")
             failures += status != "ok"
             total += seconds
             print(rows[-1], flush=True)
     tests_seconds, tests_code = time_unit_tests() if run_unit_tests else (0.0, 0)
     print()
-    print(f"{'notebook':<{width}}  {'seconds':>8}  status")
+    print(f"{'notebook':<{width}}  {'seconds':>8}  {'peak MiB':>8}  status")
     print("\n".join(rows))
     print(f"{'all notebooks':<{width}}  {total:8.1f}")
     if run_unit_tests:
