@@ -698,17 +698,6 @@ def figure1_layers(w0, depth: int, rng=None) -> list[np.ndarray]:
     return [np.outer(u[j + 1], u[j]) for j in range(n - 1)] + [u[-1][None, :].copy()]
 
 
-def printed_balance_gaps(layers) -> list[float]:
-    """``||W_{j+1}^T W_{j+1} - W_j^T W_j||_F`` for j = 1..N-1: Eq. (13) as printed, NaN where
-    the two sides have different shapes (the printed condition is then meaningless)."""
-    ws = _val.weights("layers", layers)
-    out = []
-    for lower, upper in zip(ws[:-1], ws[1:], strict=True):
-        a, b = upper.T @ upper, lower.T @ lower
-        out.append(float(np.linalg.norm(a - b)) if a.shape == b.shape else math.nan)
-    return out
-
-
 def eq14_departure(loss, layers, t) -> float:
     """Largest relative difference ``||w_layers(t) - w_14(t)|| / ||w_14(t)||`` over ``t`` between
     the end-to-end row of the per-layer gradient flow from ``layers`` and Eq. (14) integrated
@@ -733,23 +722,31 @@ def eq14_vs_theorem1(loss, w0, t, depth: int) -> float:
 
 
 def deep_flow(loss, w0, depth: int, t_end: float) -> dict:
-    """Eq. (14) from ``w0`` on ``flow_grid(t_end, T)`` (T, Lemma 6's turning time, located first by
-    event location), with the keys of :func:`logistic_flow` (t, W, norm, theta, omc, g) and T,
-    wT, the times ``up``/``down`` at which g crosses zero, ``depth`` and ``loss``."""
+    """Eq. (14) from ``w0`` up to ``t_end``, with the keys of :func:`logistic_flow` (t, W, norm,
+    theta, omc, g) and T, wT, the times ``up``/``down`` at which g crosses zero, ``depth`` and
+    ``loss``. One integration on ``flow_grid(t_end, inf)`` locates T (event location); a second,
+    short one restarts from w(T) and adds T and 60 times from T + 1e-6 to T + 1 to the grid,
+    where Theorem 3's second phase starts."""
     n = _val.positive_int("depth", depth)
     t_end = _val.real("t_end", t_end, low=0.0, strict_low=True)
-    T = _dr.induced_flow(loss, w0, [t_end], n)["T"]
-    run = _dr.induced_flow(loss, w0, flow_grid(t_end, T), n)
-    W = run["W"]
+    run = _dr.induced_flow(loss, w0, flow_grid(t_end, math.inf), n)
+    t, W, T = run["t"], run["W"], run["T"]
+    if 0.0 < T < t_end:
+        extra = np.geomspace(1e-6, min(1.0, t_end - T), 60)
+        after = _dr.induced_flow(loss, run["wT"], extra, n)["W"]
+        t = np.concatenate([t, [T], T + extra])
+        W = np.concatenate([W, run["wT"][None, :], after])
+        order = np.argsort(t, kind="stable")
+        t, W = t[order], W[order]
     theta = _angles(loss, W)
     return {
-        "t": run["t"],
+        "t": t,
         "W": W,
         "norm": np.linalg.norm(W, axis=1),
         "theta": theta,
         "omc": 2.0 * np.sin(0.5 * theta) ** 2,
         "g": np.array([-float(w @ loss.grad(w[None, :])[0]) for w in W]),
-        "T": run["T"],
+        "T": T,
         "wT": run["wT"],
         "up": run["up"],
         "down": run["down"],
@@ -758,21 +755,8 @@ def deep_flow(loss, w0, depth: int, t_end: float) -> dict:
     }
 
 
-def _fd_cos_rate(loss, result, k: int, h: float) -> float:
-    """The 5-point central difference of cos theta at record k of a run recorded at
-    ``t_k + (-2h, -h, 0, h, 2h)``."""
-    c = result.end_to_end[k - 2 : k + 3, 0, :] @ loss.v
-    c = c / np.linalg.norm(result.end_to_end[k - 2 : k + 3, 0, :], axis=1)
-    return float((c[0] - 8.0 * c[1] + 8.0 * c[3] - c[4]) / (12.0 * h))
-
-
-def lemma7_error(loss, layers, times, *, h: float = 1e-2, depth=None) -> float:
-    """Largest relative difference between ``d cos theta / dt`` along the per-layer flow from
-    ``layers`` (5-point central differences with step ``h`` at each of ``times``) and Lemma 7,
-    ``(c0 / pi) sin^2 theta ||w_e||^{1 - 2/N}``, with N = ``depth`` (default ``len(layers)``)."""
-    ws = _val.weights("layers", layers)
-    n = len(ws) if depth is None else _val.positive_int("depth", depth)
-    h = _val.real("h", h, low=0.0, strict_low=True)
+def _stencil(times, h: float) -> np.ndarray:
+    """The times ``t_k + (-2h, -h, 0, h, 2h)`` of 5-point central differences, flattened."""
     times = np.asarray(times, dtype=float)
     if (
         times.ndim != 1
@@ -781,17 +765,58 @@ def lemma7_error(loss, layers, times, *, h: float = 1e-2, depth=None) -> float:
         or np.any(np.diff(times) <= 4 * h)
     ):
         raise ValueError("times must increase by more than 4 h, starting at >= 2 h")
-    grid = (times[:, None] + h * np.arange(-2, 3)[None, :]).ravel()
-    run = gradient_flow(loss, ws, grid)
-    worst = 0.0
-    for i in range(times.size):
-        k = 5 * i + 2
-        w = run.end_to_end[k, 0, :]
-        r = float(np.linalg.norm(w))
-        sin2 = 1.0 - (float(loss.v @ w) / r) ** 2
-        rate = _dr.c0(loss.data) / math.pi * sin2 * r ** (1.0 - 2.0 / n)
-        worst = max(worst, abs(_fd_cos_rate(loss, run, k, h) / rate - 1.0))
-    return worst
+    return (times[:, None] + h * np.arange(-2, 3)[None, :]).ravel()
+
+
+def _central(values, h: float) -> np.ndarray:
+    """5-point central differences of ``values`` recorded on :func:`_stencil` (rows of 5)."""
+    f = np.asarray(values, dtype=float).reshape(-1, 5)
+    return (f[:, 0] - 8.0 * f[:, 1] + 8.0 * f[:, 3] - f[:, 4]) / (12.0 * h)
+
+
+def lemma7_errors(loss, layers, times, *, h: float = 1e-2, depths=None) -> dict:
+    """Lemma 7 along the per-layer flow from ``layers``: for each N in ``depths`` (default the
+    network's depth), the largest relative difference over ``times`` between ``d cos theta / dt``
+    (5-point central differences with step ``h``) and Eq. (16),
+    ``(c0 / pi) sin^2 theta ||w_e||^{1 - 2/N}`` = ``(sin^2 theta / 2) du/dt`` with the exponent's
+    rate from :func:`~linnet_lib.directional.induced_exponent_rate`."""
+    ws = _val.weights("layers", layers)
+    depths = [len(ws)] if depths is None else [_val.positive_int("depths", n) for n in depths]
+    h = _val.real("h", h, low=0.0, strict_low=True)
+    run = gradient_flow(loss, ws, _stencil(times, h))
+    W = run.end_to_end[:, 0, :]
+    r = np.linalg.norm(W, axis=1)
+    cos = W @ loss.v / r
+    fd = _central(cos, h)
+    mid = slice(2, None, 5)
+    sin2 = 1.0 - cos[mid] ** 2
+    out = {}
+    for n in depths:
+        rate = 0.5 * sin2 * _dr.induced_exponent_rate(_dr.c0(loss.data), r[mid], n)
+        out[n] = float(np.max(np.abs(fd / rate - 1.0)))
+    return out
+
+
+def layer_flow(loss, layers, t_end: float) -> dict:
+    """The per-layer gradient flow from ``layers`` on ``flow_grid(t_end, inf)``, as a dict with
+    the keys of :func:`deep_flow` that Theorem 3 and Lemma 8 need (T set to inf, wT to the last
+    row): for controls with unbalanced starts."""
+    ws = _val.weights("layers", layers)
+    t_end = _val.real("t_end", t_end, low=0.0, strict_low=True)
+    t = flow_grid(t_end, math.inf)
+    W = gradient_flow(loss, ws, t).end_to_end[:, 0, :]
+    theta = _angles(loss, W)
+    return {
+        "t": t,
+        "W": W,
+        "norm": np.linalg.norm(W, axis=1),
+        "theta": theta,
+        "omc": 2.0 * np.sin(0.5 * theta) ** 2,
+        "T": math.inf,
+        "wT": W[-1].copy(),
+        "depth": len(ws),
+        "loss": loss,
+    }
 
 
 def lemma8_ratios(flow: dict, *, c0_value=None, growth: float = 0.6) -> dict:
@@ -833,7 +858,7 @@ def theorem3_margins(flow: dict, *, floor: float = ANGLE_FLOOR, **perturb) -> di
     )
     rT, thT = float(np.linalg.norm(flow["wT"])), loss.angle(flow["wT"][None, :])
     low18, upper = _dr.theorem3_exponents(t, *args, t[-1], rT, thT, **perturb)
-    low, _ = _dr.theorem3_exponents(t, *args, T, rT, thT, **perturb)
+    low, _ = _dr.theorem3_exponents(t, *args, min(T, t[-1]), rT, thT, **perturb)
     after = keep & (t >= T)
     u0, uT = u[0], float(_dr.angle_exponent(thT))
     inc18, incT, incU = low18 - u0, low - uT, upper - u0
@@ -848,6 +873,7 @@ def theorem3_margins(flow: dict, *, floor: float = ANGLE_FLOOR, **perturb) -> di
         "kappa_first": float(np.min(k18)),
         "kappa_second": float(np.min(kT)),
         "kappa_upper": float(np.min(kU)),
+        "at_zero": float(max(abs(low18[0] - u0), abs(upper[0] - u0))),
         "t_stop": float(t[keep][-1]),
     }
 
@@ -868,23 +894,25 @@ def radial_rate_error(loss, w0, depth: int, times, *, h: float = 1e-2) -> float:
     """Largest relative difference between ``directional.radial_rate`` and the 5-point central
     difference of ``g = -w^T grad L`` along Eq. (14) from ``w0`` (step ``h``) at ``times``."""
     h = _val.real("h", h, low=0.0, strict_low=True)
-    times = np.asarray(times, dtype=float)
-    if (
-        times.ndim != 1
-        or times.size == 0
-        or np.any(times < 2 * h)
-        or np.any(np.diff(times) <= 4 * h)
-    ):
-        raise ValueError("times must increase by more than 4 h, starting at >= 2 h")
-    grid = (times[:, None] + h * np.arange(-2, 3)[None, :]).ravel()
-    W = _dr.induced_flow(loss, w0, grid, depth)["W"].reshape(times.size, 5, -1)
-    worst = 0.0
-    for stencil in W:
-        g = np.array([-float(w @ loss.grad(w[None, :])[0]) for w in stencil])
-        fd = (g[0] - 8.0 * g[1] + 8.0 * g[3] - g[4]) / (12.0 * h)
-        exact = _dr.radial_rate(loss, stencil[2], depth)
-        worst = max(worst, abs(fd - exact) / abs(exact))
-    return worst
+    W = _dr.induced_flow(loss, w0, _stencil(times, h), depth)["W"]
+    fd = _central([-float(w @ loss.grad(w[None, :])[0]) for w in W], h)
+    exact = np.array([_dr.radial_rate(loss, w, depth) for w in W[2::5]])
+    return float(np.max(np.abs(fd - exact) / np.abs(exact)))
+
+
+def remark5_gaps(flow: dict) -> tuple[float, float]:
+    """Remark 5 along a :func:`deep_flow`: ``||w_e(T)||`` over Lemma 8's lower bound at T, and
+    the exponent's gain after T over Theorem 3's second-phase gain,
+    ``(u(t) - u(T)) / (A2 (t - T))`` at the last grid time where the angle exceeds
+    ``ANGLE_FLOOR`` (both > 1 when the bounds are loose)."""
+    loss, t, T, n = flow["loss"], flow["t"], flow["T"], flow["depth"]
+    c0 = _dr.c0(loss.data)
+    lower, _ = _dr.lemma8_norm_bounds(T, c0, n, flow["norm"][0])
+    rT = float(np.linalg.norm(flow["wT"]))
+    k = int(np.flatnonzero(flow["theta"] > ANGLE_FLOOR)[-1])
+    u = _dr.angle_exponent([flow["theta"][k], loss.angle(flow["wT"][None, :])])
+    a2 = 2.0 * c0 / math.pi * rT ** (1.0 - 2.0 / n)
+    return rT / float(lower), float((u[0] - u[1]) / (a2 * (t[k] - T)))
 
 
 def stationary_norm_rates(loss, angles, depth: int) -> np.ndarray:
