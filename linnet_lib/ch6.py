@@ -845,7 +845,9 @@ def theorem3_margins(flow: dict, *, floor: float = ANGLE_FLOOR, **perturb) -> di
     for every t), ``second = min (u - lower)`` over t >= T (restarted at T) and
     ``upper = min (upper - u)``; each >= 0 when its bound holds (u the exact exponent). With
     ``kappa_*``, the largest factor by which alpha, A2 or 1/F could be multiplied with the
-    bound still holding (>= 1 when it holds, near 1 when tight). ``perturb`` (scale1, scale2,
+    bound still holding (>= 1 when it holds, near 1 when tight), ``at_zero`` (the largest
+    ``|bound - u|`` at t = 0, where both bounds are exact) and ``t_stop`` (the last time kept).
+    A flow with T = inf (:func:`layer_flow`) has no second phase. ``perturb`` (scale1, scale2,
     scale_upper, power) goes to :func:`~linnet_lib.directional.theorem3_exponents`."""
     loss, t, T = flow["loss"], flow["t"], flow["T"]
     keep = flow["theta"] > floor
