@@ -674,4 +674,294 @@ def plot_logistic(data: dict):
 
 # --- 6.3 Deep linear networks ---------------------------------------------------------------------
 
+# The end-to-end row w_e of a balanced depth-N network (the paper's section 4): its flow, Eq. (14),
+# is integrated by ``directional.induced_flow`` and compared with the per-layer flow of
+# ``training.gradient_flow``; every bound is checked through the exponent u = -2 ln tan(theta / 2).
+
+
+def figure1_layers(w0, depth: int, rng=None) -> list[np.ndarray]:
+    """The initialisation of the paper's Figure 1(b): ``W_1 = u_2 u_1^T``,
+    ``W_i = u_{i+1} u_i^T`` (1 < i < N) and ``W_N = u_N^T``, with ``u_1 = w0`` and
+    ``u_2, ..., u_N`` random unit vectors of the same dimension (from ``rng``). The product is
+    ``w0^T``; the network is balanced exactly when ``||w0|| = 1``. Depth 1 returns ``[w0^T]``."""
+    w0 = np.asarray(w0, dtype=float).reshape(-1)
+    if w0.size < 2 or not np.all(np.isfinite(w0)) or not np.linalg.norm(w0) > 0:
+        raise ValueError(f"w0 must be a finite non-zero vector with at least 2 entries, got {w0!r}")
+    n = _val.positive_int("depth", depth)
+    gen = _val.rng(rng)
+    u = [w0]
+    for _ in range(n - 1):
+        x = gen.standard_normal(w0.size)
+        u.append(x / np.linalg.norm(x))
+    if n == 1:
+        return [w0[None, :].copy()]
+    return [np.outer(u[j + 1], u[j]) for j in range(n - 1)] + [u[-1][None, :].copy()]
+
+
+def eq14_departure(loss, layers, t) -> float:
+    """Largest relative difference ``||w_layers(t) - w_14(t)|| / ||w_14(t)||`` over ``t`` between
+    the end-to-end row of the per-layer gradient flow from ``layers`` and Eq. (14) integrated
+    from the same product (``directional.induced_flow``, depth ``len(layers)``)."""
+    ws = _val.weights("layers", layers)
+    per_layer = gradient_flow(loss, ws, t).end_to_end[:, 0, :]
+    induced = _dr.induced_flow(loss, per_layer[0], t, len(ws))["W"]
+    return float(
+        np.max(np.linalg.norm(per_layer - induced, axis=1) / np.linalg.norm(induced, axis=1))
+    )
+
+
+def eq14_vs_theorem1(loss, w0, t, depth: int) -> float:
+    """Largest relative difference over ``t`` between Eq. (14) (``directional.induced_flow``) and
+    chapter 1's end-to-end dynamics (``gradient_flow(loss, w0, t, depth=N)``) from ``w0``."""
+    w0 = np.asarray(w0, dtype=float)
+    general = gradient_flow(loss, w0[None, :], t, depth=depth).end_to_end[:, 0, :]
+    induced = _dr.induced_flow(loss, w0, t, depth)["W"]
+    return float(
+        np.max(np.linalg.norm(general - induced, axis=1) / np.linalg.norm(induced, axis=1))
+    )
+
+
+def deep_flow(loss, w0, depth: int, t_end: float) -> dict:
+    """Eq. (14) from ``w0`` up to ``t_end``, with the keys of :func:`logistic_flow` (t, W, norm,
+    theta, omc, g) and T, wT, the times ``up``/``down`` at which g crosses zero, ``depth`` and
+    ``loss``. One integration on ``flow_grid(t_end, inf)`` locates T (event location); a second,
+    short one restarts from w(T) and adds T and 60 times from T + 1e-6 to T + 1 to the grid,
+    where Theorem 3's second phase starts."""
+    n = _val.positive_int("depth", depth)
+    t_end = _val.real("t_end", t_end, low=0.0, strict_low=True)
+    run = _dr.induced_flow(loss, w0, flow_grid(t_end, math.inf), n)
+    t, W, T = run["t"], run["W"], run["T"]
+    if 0.0 < T < t_end:
+        extra = np.geomspace(1e-6, min(1.0, t_end - T), 60)
+        after = _dr.induced_flow(loss, run["wT"], extra, n)["W"]
+        t = np.concatenate([t, [T], T + extra])
+        W = np.concatenate([W, run["wT"][None, :], after])
+        order = np.argsort(t, kind="stable")
+        t, W = t[order], W[order]
+    theta = _angles(loss, W)
+    return {
+        "t": t,
+        "W": W,
+        "norm": np.linalg.norm(W, axis=1),
+        "theta": theta,
+        "omc": 2.0 * np.sin(0.5 * theta) ** 2,
+        "g": np.array([-float(w @ loss.grad(w[None, :])[0]) for w in W]),
+        "T": T,
+        "wT": run["wT"],
+        "up": run["up"],
+        "down": run["down"],
+        "depth": n,
+        "loss": loss,
+    }
+
+
+def _stencil(times, h: float) -> np.ndarray:
+    """The times ``t_k + (-2h, -h, 0, h, 2h)`` of 5-point central differences, flattened."""
+    times = np.asarray(times, dtype=float)
+    if (
+        times.ndim != 1
+        or times.size == 0
+        or np.any(times < 2 * h)
+        or np.any(np.diff(times) <= 4 * h)
+    ):
+        raise ValueError("times must increase by more than 4 h, starting at >= 2 h")
+    return (times[:, None] + h * np.arange(-2, 3)[None, :]).ravel()
+
+
+def _central(values, h: float) -> np.ndarray:
+    """5-point central differences of ``values`` recorded on :func:`_stencil` (rows of 5)."""
+    f = np.asarray(values, dtype=float).reshape(-1, 5)
+    return (f[:, 0] - 8.0 * f[:, 1] + 8.0 * f[:, 3] - f[:, 4]) / (12.0 * h)
+
+
+def lemma7_errors(loss, layers, times, *, h: float = 1e-2, depths=None) -> dict:
+    """Lemma 7 along the per-layer flow from ``layers``: for each N in ``depths`` (default the
+    network's depth), the largest relative difference over ``times`` between ``d cos theta / dt``
+    (5-point central differences with step ``h``) and Eq. (16),
+    ``(c0 / pi) sin^2 theta ||w_e||^{1 - 2/N}`` = ``(sin^2 theta / 2) du/dt`` with the exponent's
+    rate from :func:`~linnet_lib.directional.induced_exponent_rate`."""
+    ws = _val.weights("layers", layers)
+    depths = [len(ws)] if depths is None else [_val.positive_int("depths", n) for n in depths]
+    h = _val.real("h", h, low=0.0, strict_low=True)
+    run = gradient_flow(loss, ws, _stencil(times, h))
+    W = run.end_to_end[:, 0, :]
+    r = np.linalg.norm(W, axis=1)
+    cos = W @ loss.v / r
+    fd = _central(cos, h)
+    mid = slice(2, None, 5)
+    sin2 = 1.0 - cos[mid] ** 2
+    out = {}
+    for n in depths:
+        rate = 0.5 * sin2 * _dr.induced_exponent_rate(_dr.c0(loss.data), r[mid], n)
+        out[n] = float(np.max(np.abs(fd / rate - 1.0)))
+    return out
+
+
+def layer_flow(loss, layers, t_end: float) -> dict:
+    """The per-layer gradient flow from ``layers`` on ``flow_grid(t_end, inf)``, as a dict with
+    the keys of :func:`deep_flow` that Theorem 3 and Lemma 8 need (T set to inf, wT to the last
+    row): for controls with unbalanced starts."""
+    ws = _val.weights("layers", layers)
+    t_end = _val.real("t_end", t_end, low=0.0, strict_low=True)
+    t = flow_grid(t_end, math.inf)
+    W = gradient_flow(loss, ws, t).end_to_end[:, 0, :]
+    theta = _angles(loss, W)
+    return {
+        "t": t,
+        "W": W,
+        "norm": np.linalg.norm(W, axis=1),
+        "theta": theta,
+        "omc": 2.0 * np.sin(0.5 * theta) ** 2,
+        "T": math.inf,
+        "wT": W[-1].copy(),
+        "depth": len(ws),
+        "loss": loss,
+    }
+
+
+def lemma8_ratios(flow: dict, *, c0_value=None, growth: float = 0.6) -> dict:
+    """Lemma 8(i) along a :func:`deep_flow`: ``low = min ||w_e|| / lower`` and
+    ``up = min upper / ||w_e||`` over the grid (both >= 1 when the bounds hold; near 1 when
+    tight), with the lower bound's constant ``c0_value`` (default c0) and the upper's ``growth``
+    (default 0.6) as in :func:`~linnet_lib.directional.lemma8_norm_bounds`."""
+    c = _dr.c0(flow["loss"].data) if c0_value is None else c0_value
+    lower, upper = _dr.lemma8_norm_bounds(
+        flow["t"], c, flow["depth"], flow["norm"][0], growth=growth
+    )
+    return {
+        "low": float(np.min(flow["norm"] / lower)),
+        "up": float(np.min(upper / flow["norm"])),
+        "lower": lower,
+        "upper": upper,
+    }
+
+
+_MIN_RISE = 1e-9  # smallest exponent increment used in a tightness ratio (u is known to ~1e-13)
+
+
+def theorem3_margins(flow: dict, *, floor: float = ANGLE_FLOOR, **perturb) -> dict:
+    """Theorem 3 along a :func:`deep_flow`, on grid times where the angle exceeds ``floor``:
+    ``first = min (u - lower_18)`` over all t (Eq. (18), the first phase's bound, which holds
+    for every t), ``second = min (u - lower)`` over t >= T (restarted at T) and
+    ``upper = min (upper - u)``; each >= 0 when its bound holds (u the exact exponent). With
+    ``kappa_*``, the largest factor by which alpha, A2 or 1/F could be multiplied with the
+    bound still holding (>= 1 when it holds, near 1 when tight), ``at_zero`` (the largest
+    ``|bound - u|`` at t = 0, where both bounds are exact) and ``t_stop`` (the last time kept).
+    A flow with T = inf (:func:`layer_flow`) has no second phase. ``perturb`` (scale1, scale2,
+    scale_upper, power) goes to :func:`~linnet_lib.directional.theorem3_exponents`."""
+    loss, t, T = flow["loss"], flow["t"], flow["T"]
+    keep = flow["theta"] > floor
+    u = _dr.angle_exponent(flow["theta"])
+    args = (
+        _dr.c0(loss.data),
+        flow["depth"],
+        flow["norm"][0],
+        flow["theta"][0],
+    )
+    rT, thT = float(np.linalg.norm(flow["wT"])), loss.angle(flow["wT"][None, :])
+    low18, upper = _dr.theorem3_exponents(t, *args, t[-1], rT, thT, **perturb)
+    low, _ = _dr.theorem3_exponents(t, *args, min(T, t[-1]), rT, thT, **perturb)
+    after = keep & (t >= T)
+    u0, uT = u[0], float(_dr.angle_exponent(thT))
+    inc18, incT, incU = low18 - u0, low - uT, upper - u0
+    with np.errstate(divide="ignore", invalid="ignore"):  # increments above round-off only
+        k18 = np.where(keep & (inc18 > _MIN_RISE), (u - u0) / inc18, np.inf)
+        kT = np.where(after & (incT > _MIN_RISE), (u - uT) / incT, np.inf)
+        kU = np.where(keep & (incU > _MIN_RISE), incU / (u - u0), np.inf)
+    return {
+        "first": float(np.min((u - low18)[keep])),
+        "second": float(np.min((u - low)[after])) if np.any(after) else math.inf,
+        "upper": float(np.min((upper - u)[keep])),
+        "kappa_first": float(np.min(k18)),
+        "kappa_second": float(np.min(kT)),
+        "kappa_upper": float(np.min(kU)),
+        "at_zero": float(max(abs(low18[0] - u0), abs(upper[0] - u0))),
+        "t_stop": float(t[keep][-1]),
+    }
+
+
+def proposition4_error(loss, w0, t, *, depth: int = 2, rate_scale: float = 1.0) -> float:
+    """Largest ``|u(t) - u_4(t)|`` over ``t`` (where the angle exceeds ``ANGLE_FLOOR``) between the
+    exponent u of Eq. (14) at ``depth`` from ``w0`` and Proposition 4's ``u(0) + 2 c0 t / pi``,
+    with the rate multiplied by ``rate_scale``: a relative accuracy on ``tan(theta / 2)``."""
+    rate_scale = _val.real("rate_scale", rate_scale, low=0.0, strict_low=True)
+    W = _dr.induced_flow(loss, w0, t, depth)["W"]
+    theta = _angles(loss, W)
+    keep = theta > ANGLE_FLOOR
+    exact = _dr.proposition4_exponent(t, rate_scale * _dr.c0(loss.data), theta[0])
+    return float(np.max(np.abs(_dr.angle_exponent(theta[keep]) - exact[keep])))
+
+
+def radial_rate_error(loss, w0, depth: int, times, *, h: float = 1e-2) -> float:
+    """Largest relative difference between ``directional.radial_rate`` and the 5-point central
+    difference of ``g = -w^T grad L`` along Eq. (14) from ``w0`` (step ``h``) at ``times``."""
+    h = _val.real("h", h, low=0.0, strict_low=True)
+    W = _dr.induced_flow(loss, w0, _stencil(times, h), depth)["W"]
+    fd = _central([-float(w @ loss.grad(w[None, :])[0]) for w in W], h)
+    exact = np.array([_dr.radial_rate(loss, w, depth) for w in W[2::5]])
+    return float(np.max(np.abs(fd - exact) / np.abs(exact)))
+
+
+def remark5_gaps(flow: dict) -> tuple[float, float]:
+    """Remark 5 along a :func:`deep_flow`: ``||w_e(T)||`` over Lemma 8's lower bound at T, and
+    the exponent's gain after T over Theorem 3's second-phase gain,
+    ``(u(t) - u(T)) / (A2 (t - T))`` at the last grid time where the angle exceeds
+    ``ANGLE_FLOOR`` (both > 1 when the bounds are loose)."""
+    loss, t, T, n = flow["loss"], flow["t"], flow["T"], flow["depth"]
+    c0 = _dr.c0(loss.data)
+    lower, _ = _dr.lemma8_norm_bounds(T, c0, n, flow["norm"][0])
+    rT = float(np.linalg.norm(flow["wT"]))
+    k = int(np.flatnonzero(flow["theta"] > ANGLE_FLOOR)[-1])
+    u = _dr.angle_exponent([flow["theta"][k], loss.angle(flow["wT"][None, :])])
+    a2 = 2.0 * c0 / math.pi * rT ** (1.0 - 2.0 / n)
+    return rT / float(lower), float((u[0] - u[1]) / (a2 * (t[k] - T)))
+
+
+def stationary_norm_rates(loss, angles, depth: int) -> np.ndarray:
+    """Lemma 8(ii) at every stationary norm on the rays at ``angles`` (< pi/2): the rate
+    ``dg/dt`` along Eq. (14) at the norm where g vanishes (:func:`radial_zero`)."""
+    return np.array(
+        [_dr.radial_rate(loss, plane_frame(loss.v, a, radial_zero(loss, a)), depth) for a in angles]
+    )
+
+
+def second_phase_speed(flow: dict, delta: float = 1e-3) -> tuple[float, float]:
+    """Remark 4 along a :func:`deep_flow`: the exponent's measured speed just after T,
+    ``(u(T + delta) - u(T)) / delta`` (integrated afresh from w(T)), and Theorem 3's
+    ``A2 = 2 c0 ||w_e(T)||^{1 - 2/N} / pi``."""
+    loss, n, wT = flow["loss"], flow["depth"], flow["wT"]
+    delta = _val.real("delta", delta, low=0.0, strict_low=True)
+    w1 = _dr.induced_flow(loss, wT, [delta], n)["W"][-1]
+    u = _dr.angle_exponent([loss.angle(wT[None, :]), loss.angle(w1[None, :])])
+    a2 = _dr.c0(loss.data) * 2.0 / math.pi * float(np.linalg.norm(wT)) ** (1.0 - 2.0 / n)
+    return float((u[1] - u[0]) / delta), a2
+
+
+def figure_depths(loss, w0, depths=(1, 2, 3, 4, 6), t_end: float = 30.0) -> dict:
+    """Data of the section's figure: :func:`deep_flow` from ``w0`` for each depth."""
+    return {n: deep_flow(loss, w0, n, t_end) for n in depths}
+
+
+def plot_depths(runs: dict):
+    """Two panels against t: cos theta and ||w_e|| (log scale) for each depth, T marked by a
+    dotted line of the depth's colour."""
+    fig, (ax_c, ax_n) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for i, (n, run) in enumerate(runs.items()):
+        kw = dict(color=f"C{i}", label=f"N = {n}")
+        cos = 1.0 - run["omc"]
+        ax_c.plot(run["t"], cos, **kw)
+        ax_n.semilogy(run["t"], run["norm"], **kw)
+        if math.isfinite(run["T"]):
+            for ax in (ax_c, ax_n):
+                ax.axvline(run["T"], color=f"C{i}", lw=0.8, ls=":")
+    for ax in (ax_c, ax_n):
+        ax.set_xlabel("time t")
+        ax.set_xlim(0, runs[next(iter(runs))]["t"][-1])
+        ax.legend(fontsize=8)
+    ax_c.set_ylabel("cos θ (angle to v)")
+    ax_n.set_ylabel("norm ||w_e|| (log scale)")
+    fig.tight_layout()
+    return fig
+
+
 # --- 6.4 Figure 1 ---------------------------------------------------------------------------------

@@ -346,16 +346,22 @@ def proposition4_exponent(t, c0_value: float, theta0: float):
     return float(angle_exponent(theta0)) + 2.0 * c * t / math.pi
 
 
-def lemma8_norm_bounds(t, c0_value: float, depth: int, norm0: float):
+def lemma8_norm_bounds(t, c0_value: float, depth: int, norm0: float, *, growth: float = 0.6):
     """Lemma 8(i) for depth N > 2: ``(||w0||^{2/N - 1} + (N - 2) c0 t)^{-N/(N-2)} <= ||w_e(t)||
     <= (||w0||^{2/N} + 0.6 t)^{N/2}``. The upper bound uses ``-w^T grad L <= 0.3`` (Lemma 3(i)),
-    the lower one ``||grad L|| <= c0`` (Proposition 3(i)). Returns ``(lower, upper)``."""
+    the lower one ``||grad L|| <= c0`` (Proposition 3(i)). Returns ``(lower, upper)``.
+
+    Along Eq. (14), ``d ||w_e||^{2/N} / dt = 2 g`` and ``d ||w_e||^{2/N - 1} / dt =
+    (N - 2) wbar^T grad L`` exactly, so the constants are bounds on ``2 g`` and on
+    ``wbar^T grad L``: ``growth`` (default the paper's 0.6) replaces the first, and passing
+    ``c0_value`` = any bound on ``wbar^T grad L`` (its supremum is ``2 c0 / pi``) the second."""
     t = np.asarray(t, dtype=float)
     c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
     n = _depth(depth, minimum=3)
     r0 = val.real("norm0", norm0, low=0.0, strict_low=True)
+    growth = val.real("growth", growth, low=0.0, strict_low=True)
     lower = (r0 ** (2.0 / n - 1.0) + (n - 2) * c * t) ** (-n / (n - 2.0))
-    upper = (r0 ** (2.0 / n) + 0.6 * t) ** (n / 2.0)
+    upper = (r0 ** (2.0 / n) + growth * t) ** (n / 2.0)
     return lower, upper
 
 
@@ -408,3 +414,83 @@ def theorem3_exponents(
     f = scale_upper * 4.0 * c / (0.6 * n * math.pi)
     upper = f * ((0.6 * t + d) ** p - d**p) + u0
     return lower, upper
+
+
+# -- section 4: the induced flow itself (Eq. (14)), the norm's turn (Lemma 6), Lemma 8(ii) -------
+
+
+def induced_velocity(w, grad, depth: int) -> np.ndarray:
+    """Eq. (14) as printed: ``dw_e/dt = -||w_e||^{2 - 2/N} (grad + (N - 1) wbar wbar^T grad)``
+    for the end-to-end row ``w_e`` of a balanced depth-N network, with ``grad = grad L(w_e)``.
+
+    Written out from the paper's formula, independently of chapter 1's general end-to-end
+    velocity (``dynamics.end_to_end_velocity``), of which it is the single-output case (the notes'
+    Exercise 1). Depth 1 is plain gradient flow."""
+    w = _row(w)
+    grad = np.asarray(grad, dtype=float).reshape(-1)
+    if grad.shape != w.shape or not np.all(np.isfinite(grad)):
+        raise ValueError(f"grad must be a finite vector of the shape of w {w.shape}")
+    n = _depth(depth, minimum=1)
+    r = float(np.linalg.norm(w))
+    wbar = w / r
+    return -(r ** (2.0 - 2.0 / n)) * (grad + (n - 1) * float(wbar @ grad) * wbar)
+
+
+def radial_rate(loss, w, depth: int) -> float:
+    """``dg/dt`` along Eq. (14) at ``w``, for ``g(w) = -w^T grad L(w)`` (the paper's Eq. (7)):
+    ``-(grad L + H w)^T dw/dt`` with H the Hessian of L (``loss.hessian``). Lemma 8(ii) says it
+    is positive wherever g = 0 (a stationary norm)."""
+    w = _row(w)
+    grad = loss.grad(w[None, :])[0]
+    hess = loss.hessian(w[None, :])
+    return -float((grad + hess @ w) @ induced_velocity(w, grad, depth))
+
+
+def induced_flow(loss, w0, t_eval, depth: int, *, rtol: float = 1e-12, atol: float = 1e-14) -> dict:
+    """Integrate Eq. (14) (:func:`induced_velocity`) from ``w0`` with ``solve_ivp`` (DOP853) and
+    locate every sign change of ``g = -w^T grad L`` by event location.
+
+    Along Eq. (14), ``d||w_e||^2/dt = 2 N ||w_e||^{2 - 2/N} g``: the norm's derivative has the
+    sign of g, so the sign changes of g are the norm's turns. solve_ivp checks the sign of g at
+    every step and refines each crossing by root finding on its dense output. Returns a dict
+    with ``t``, the rows ``W`` at ``t_eval``, ``up`` and ``down`` (times of the upward and
+    downward crossings of zero by g up to ``t_eval[-1]``), Lemma 6's ``T`` (0 if ``g(w0) >= 0``,
+    else the first upward crossing, inf if there is none) and ``wT = w_e(T)`` (the last row if
+    T is inf).
+    """
+    w0 = _row(w0)
+    n = _depth(depth, minimum=1)
+    t = np.asarray(t_eval, dtype=float)
+    if t.ndim != 1 or t.size == 0 or t[0] < 0 or np.any(np.diff(t) <= 0) or t[-1] <= 0:
+        raise ValueError("t_eval must be a non-empty increasing array of times >= 0, ending > 0")
+    rtol = val.real("rtol", rtol, low=0.0, strict_low=True)
+    atol = val.real("atol", atol, low=0.0, strict_low=True)
+
+    def g(_, w):
+        return -float(w @ loss.grad(w[None, :])[0])
+
+    def up(s, w):
+        return g(s, w)
+
+    def down(s, w):
+        return g(s, w)
+
+    up.direction, down.direction = 1.0, -1.0
+
+    def rhs(_, w):
+        return induced_velocity(w, loss.grad(w[None, :])[0], n)
+
+    sol = solve_ivp(
+        rhs, (0.0, t[-1]), w0, t_eval=t, method="DOP853", rtol=rtol, atol=atol, events=(up, down)
+    )
+    if sol.status != 0 or sol.y.shape[1] != t.size:
+        raise RuntimeError(f"induced flow failed before t = {t[-1]:g}: {sol.message}")
+    ups, downs = sol.t_events
+    W = sol.y.T.copy()
+    if g(0.0, w0) >= 0:
+        T, wT = 0.0, w0.copy()
+    elif ups.size:
+        T, wT = float(ups[0]), sol.y_events[0][0].copy()
+    else:
+        T, wT = math.inf, W[-1].copy()
+    return {"t": sol.t, "W": W, "up": ups, "down": downs, "T": T, "wT": wT}
