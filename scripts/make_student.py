@@ -179,8 +179,16 @@ def make_book_sources(dest: Path) -> None:
     config["title"] = f"{config['title']} (student edition)"
     sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
     sphinx_config["hide_solutions"] = True
-    # The vendored JavaScript stays where `make assets` put it.
-    sphinx_config["html_static_path"] = [str(Path("_vendor").resolve())]
+    # Static folders (the vendored JavaScript where `make assets` put it, our CSS) and the local Sphinx
+    # extension stay where they are: the copy's configuration points at them by absolute path.
+    sphinx_config["html_static_path"] = [
+        str(Path(folder).resolve()) for folder in sphinx_config.get("html_static_path", [])
+    ]
+    sphinx = config["sphinx"]
+    sphinx["local_extensions"] = {
+        name: str(Path(folder).resolve())
+        for name, folder in sphinx.get("local_extensions", {}).items()
+    }
     dest.mkdir(parents=True)
     (dest / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     for name in BOOK_FILES:
