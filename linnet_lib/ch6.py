@@ -910,14 +910,17 @@ def state_at(panel: dict, t0: float) -> tuple[float, float]:
 def figure1_exponents(panel: dict, *, restart=None, depth=None, **perturb):
     """The bounds of the panel as exponents on the flow's grid, ``(lower, upper)``: Theorem 1
     (depth 1, ``upper`` None) or Theorem 3 (depth > 2), drawn from t = 0 and restarted at the
-    turning time T, or at the grid time ``restart``. ``depth`` overrides the depth in the formulas
+    turning time T (at the last time if T is beyond it), or at the grid time ``restart``. ``depth`` overrides the depth in the formulas
     (a control); ``perturb`` goes to :func:`~linnet_lib.directional.theorem1_exponent` or
     :func:`~linnet_lib.directional.theorem3_exponents`."""
     flow, loss = panel["flow"], panel["loss"]
     n = panel["depth"] if depth is None else _val.positive_int("depth", depth)
-    if restart is None:
+    if restart is None and math.isfinite(panel["T"]):
         t0, r0 = panel["T"], float(np.linalg.norm(panel["wT"]))
         th0 = loss.angle(panel["wT"][None, :])
+    elif restart is None:  # no turn before the horizon: the first phase only
+        t0 = float(flow["t"][-1])
+        r0, th0 = state_at(panel, t0)
     else:
         t0 = float(restart)
         r0, th0 = state_at(panel, t0)
