@@ -8,14 +8,24 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+from scipy.integrate import solve_ivp
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, lambertw
 
 from . import _validate as _val
 from . import directional as _dr
 from .checks import relative_difference
-from .population_logistic import PopulationLogisticLoss
-from .training import gradient_descent, gradient_flow
+from .dynamics import end_to_end_velocity
+from .networks import end_to_end
+from .population_logistic import EmpiricalLogisticLoss, PopulationLogisticLoss
+from .stats import loglog_slope
+from .training import (
+    descent_loop,
+    descent_result,
+    descent_settings,
+    gradient_descent,
+    gradient_flow,
+)
 
 # --- 6.1 Set-up: the loss on spherically symmetric data -------------------------------------------
 # Brute-force references that integrate equations (1) and (2) directly (no reduction, no symmetry
@@ -965,3 +975,474 @@ def plot_depths(runs: dict):
 
 
 # --- 6.4 Figure 1 ---------------------------------------------------------------------------------
+# The paper's Figure 1 (its section 5): x uniform on the circle, v = (0, 1), w_e(0) = (0.6, -0.8),
+# SGD with 1000 fresh samples per step and step 1e-3, for a linear predictor (a) and a depth-4
+# network (b), with the exact-gradient flow beside it. Then the angle's exponent against depth, and
+# the Explore section's runs.
+
+FIGURE1_W0 = (0.6, -0.8)
+FIGURE1_LR = 1e-3
+FIGURE1_BATCH = 1000
+FIGURE1_T_END = 25.0
+# The paper's restart points, n = 5000 (a) and n = 18000 (b), as times t = n x step.
+PAPER_RESTART = {1: 5.0, 4: 18.0}
+
+
+def paper_layers(w0, depth: int, rng=None) -> list[np.ndarray]:
+    """The paper's initialisation of a depth-N network with end-to-end row ``w0``: ``W_N = u_N^T``,
+    ``W_i = u_{i+1} u_i^T`` (i < N), ``u_1 = w0`` and ``u_2, ..., u_N`` random unit vectors (drawn
+    from ``rng`` in that order). The product is ``w0^T`` whatever the norm of w0; the layers are
+    balanced (``W_{j+1}^T W_{j+1} = W_j W_j^T``) only when ``||w0|| = 1``: the unbalancedness is
+    ``| ||w0||^2 - 1 |``. Depth 1 gives ``[w0^T]``."""
+    w0 = np.asarray(w0, dtype=float).reshape(-1)
+    if w0.size < 2 or not np.all(np.isfinite(w0)) or not np.linalg.norm(w0) > 0:
+        raise ValueError(f"w0 must be a finite non-zero vector with >= 2 entries, got {w0!r}")
+    depth = _val.positive_int("depth", depth)
+    gen = _val.rng(rng)
+    us = [w0]
+    for _ in range(depth - 1):
+        u = gen.standard_normal(w0.size)
+        us.append(u / np.linalg.norm(u))
+    return [np.outer(us[i + 1], us[i]) for i in range(depth - 1)] + [us[-1][None, :]]
+
+
+def induced_turning_time(
+    loss, w0, depth: int, t_max: float, *, rtol: float = 1e-12, atol: float = 1e-14
+) -> tuple[float, np.ndarray]:
+    """The turning time T of the norm (Lemma 1 for depth 1, Lemma 6 for depth N) along the induced
+    flow, Eq. (14), of a balanced depth-N network from the end-to-end row ``w0``, by event location.
+
+    Along (14), ``d||w_e||^2/dt = 2 N ||w_e||^{2 - 2/N} g(w_e)`` with ``g = -w_e^T grad L``, so
+    T is where g first crosses zero upwards, as in
+    :func:`~linnet_lib.directional.norm_turning_time` (depth 1). Returns ``(T, w_e(T))``; T = 0 if
+    the norm does not fall at the start, ``(inf, w_e(t_max))`` if it falls until ``t_max``."""
+    w0 = np.asarray(w0, dtype=float).reshape(-1)
+    if w0.size != loss.dim or not np.all(np.isfinite(w0)) or not np.linalg.norm(w0) > 0:
+        raise ValueError(f"w0 must be a finite non-zero vector with {loss.dim} entries")
+    depth = _val.positive_int("depth", depth)
+    t_max = _val.real("t_max", t_max, low=0.0, strict_low=True)
+
+    def g(_, w):
+        return -float(w @ loss.grad(w[None, :])[0])
+
+    if g(0.0, w0) >= 0:
+        return 0.0, w0.copy()
+    g.terminal = True
+    g.direction = 1.0
+
+    def rhs(_, w):
+        W = w[None, :]
+        return -end_to_end_velocity(W, loss.grad(W), depth)[0]
+
+    sol = solve_ivp(rhs, (0.0, t_max), w0, method="DOP853", rtol=rtol, atol=atol, events=g)
+    if sol.status == -1:
+        raise RuntimeError(f"induced flow failed: {sol.message}")
+    if sol.t_events[0].size == 0:
+        return math.inf, sol.y[:, -1].copy()
+    return float(sol.t_events[0][0]), sol.y_events[0][0].copy()
+
+
+class FreshBatches:
+    """Fresh mini-batches of ``size`` samples from a :class:`PopulationLogisticLoss`, one per SGD
+    step, for ``gradient_descent(..., step_loss=batches)``: ``batches(k)`` is the
+    :class:`EmpiricalLogisticLoss` of batch k and ``batches.batch(k)`` its ``(X, y)``.
+
+    Batches must be asked for in order (k = 0, 1, 2, ...). They are drawn ``chunk`` at a time by
+    one call of ``loss.sample`` (``chunk x size`` samples, split into consecutive columns); on the
+    circle this gives the same numbers as calling ``loss.sample_loss(size, rng)`` at every step,
+    only faster (the angles are drawn one after another either way)."""
+
+    def __init__(self, loss, size: int, rng=None, chunk: int = 10):
+        if not hasattr(loss, "sample"):
+            raise ValueError(f"loss must have a sample(n, rng) method, got {type(loss).__name__}")
+        self.loss = loss
+        self.size = _val.positive_int("size", size)
+        self.chunk = _val.positive_int("chunk", chunk)
+        self.rng = _val.rng(rng)
+        self._next = 0
+        self._X = self._y = None
+
+    def batch(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k != self._next:
+            raise ValueError(f"k must be the next batch index {self._next}, got {k!r}")
+        j = k % self.chunk
+        if j == 0:
+            self._X, self._y = self.loss.sample(self.size * self.chunk, self.rng)
+        self._next += 1
+        cols = slice(j * self.size, (j + 1) * self.size)
+        return self._X[:, cols], self._y[:, cols]
+
+    def __call__(self, k: int) -> EmpiricalLogisticLoss:
+        return EmpiricalLogisticLoss(*self.batch(k))
+
+
+def sgd_row_network(loss, layers, lr: float, steps: int, batches, *, record_every: int = 1):
+    """SGD on the logistic loss of a network with one output (end-to-end row ``w``), each step on
+    a fresh batch ``batches.batch(k)`` (a :class:`FreshBatches`): the same steps as
+    ``gradient_descent(loss, layers, lr, steps, step_loss=batches)``, in a loop without the
+    per-call input checks (about 10 times faster; the unit tests compare the two). Records and
+    divergence follow :func:`~linnet_lib.training.descent_loop`; ``loss`` (the population loss)
+    gives the recorded loss values."""
+    layers = [np.array(w, dtype=float) for w in _val.weights("layers", layers)]
+    if layers[-1].shape[0] != 1 or layers[0].shape[1] != loss.dim:
+        raise ValueError(f"layers must have a product of shape (1, {loss.dim})")
+    lr, steps, record_every, _ = descent_settings(lr, steps, record_every, None)
+    n = len(layers)
+    counter = [0]
+
+    def advance(ws):
+        X, y = batches.batch(counter[0])
+        counter[0] += 1
+        below = [None] * n
+        below[0] = np.eye(ws[0].shape[1])
+        for j in range(1, n):
+            below[j] = ws[j - 1] @ below[j - 1]
+        w = ws[-1] @ below[-1]
+        coef = y * expit(-y * (w @ X))
+        G = -(coef @ X.T) / X.shape[1]
+        above = np.ones((1, 1))  # the row W_n ... W_{j+2} above layer j + 1
+        new = [None] * n
+        for j in range(n - 1, -1, -1):  # d phi / d W_{j+1} = above^T G below^T
+            new[j] = ws[j] - lr * (above.T @ (G @ below[j].T))
+            above = above @ ws[j]
+        return new, (0.0 if np.all(np.isfinite(w)) else math.nan)
+
+    record_steps, records, diverged = descent_loop(
+        layers,
+        advance,
+        steps,
+        record_every=record_every,
+        stop_loss=None,
+        snapshot=lambda ws: [w.copy() for w in ws],
+    )
+    weights = tuple(np.array([r[j] for r in records]) for j in range(n))
+    mats = np.array([end_to_end(r) for r in records])
+    return descent_result(loss, mats, record_steps, lr, n, diverged=diverged, weights=weights)
+
+
+def _track(loss, res) -> dict:
+    """Norm, angle, ``1 - cos``, ``cos``, the exponent u and the loss along a TrainingResult."""
+    W = res.end_to_end[:, 0, :]
+    theta = _angles(loss, W)
+    norm = np.linalg.norm(W, axis=1)
+    return {
+        "t": np.asarray(res.t, dtype=float),
+        "W": W,
+        "norm": norm,
+        "theta": theta,
+        "omc": 2.0 * np.sin(0.5 * theta) ** 2,
+        "cos": W @ loss.v / norm,
+        "u": _dr.angle_exponent(theta),
+        "loss": np.asarray(res.loss, dtype=float),
+    }
+
+
+def figure1_panel(
+    loss,
+    depth: int,
+    *,
+    w0=FIGURE1_W0,
+    t_end: float = FIGURE1_T_END,
+    lr: float = FIGURE1_LR,
+    batch: int | None = FIGURE1_BATCH,
+    seed: int = 0,
+    record_every: int = 25,
+) -> dict:
+    """One panel of Figure 1: the paper's network (:func:`paper_layers`, its random unit vectors
+    from ``default_rng(seed)``), trained by SGD with ``batch`` fresh samples per step and step
+    ``lr`` for ``t_end / lr`` steps (recorded every ``record_every`` steps; ``batch=None`` skips
+    SGD), and the exact-gradient flow of the same layers (per layer), recorded at the SGD's times
+    and on a grid refined after 0 and after the turning time T (:func:`flow_grid`). T and w(T)
+    come from :func:`induced_turning_time`. Returns a dict: ``depth``, ``T``, ``wT``, ``layers``,
+    ``flow`` and ``sgd`` (tracks: t, W, norm, theta, omc, cos, u, loss), ``on_records`` (the flow's
+    indices at the SGD's times), ``lr``, ``batch``, ``loss``."""
+    depth = _val.positive_int("depth", depth)
+    t_end = _val.real("t_end", t_end, low=0.0, strict_low=True)
+    lr = _val.real("lr", lr, low=0.0, strict_low=True)
+    record_every = _val.positive_int("record_every", record_every)
+    gen = np.random.default_rng(seed)
+    layers = paper_layers(w0, depth, gen)
+    w_start = end_to_end(layers)[0]
+    steps = int(round(t_end / lr))
+    records = lr * np.unique(np.append(np.arange(0, steps + 1, record_every), steps))
+    T, wT = induced_turning_time(loss, w_start, depth, t_end)
+    t = np.unique(np.concatenate([records, flow_grid(records[-1], T)]))
+    flow = _track(loss, gradient_flow(loss, layers, t))
+    out = {
+        "depth": depth,
+        "T": T,
+        "wT": wT,
+        "layers": layers,
+        "flow": flow,
+        "on_records": np.searchsorted(t, records),
+        "lr": lr,
+        "batch": batch,
+        "loss": loss,
+        "sgd": None,
+    }
+    if batch is not None:
+        batches = FreshBatches(loss, batch, gen)
+        res = sgd_row_network(loss, layers, lr, steps, batches, record_every=record_every)
+        out["sgd"] = _track(loss, res)
+    return out
+
+
+def state_at(panel: dict, t0: float) -> tuple[float, float]:
+    """``(||w(t0)||, theta(t0))`` of the panel's flow at a grid time ``t0`` (T is not on the
+    grid: use ``panel['wT']``)."""
+    t = panel["flow"]["t"]
+    k = int(np.argmin(np.abs(t - t0)))
+    if abs(t[k] - t0) > 1e-9 * max(1.0, t0):
+        raise ValueError(f"t0 must be a time of the flow's grid, got {t0!r}")
+    return float(panel["flow"]["norm"][k]), float(panel["flow"]["theta"][k])
+
+
+def figure1_exponents(panel: dict, *, restart=None, depth=None, **perturb):
+    """The bounds of the panel as exponents on the flow's grid, ``(lower, upper)``: Theorem 1
+    (depth 1, ``upper`` None) or Theorem 3 (depth > 2), drawn from t = 0 and restarted at the
+    turning time T (at the last time if T is beyond it), or at the grid time ``restart``. ``depth`` overrides the depth in the formulas
+    (a control); ``perturb`` goes to :func:`~linnet_lib.directional.theorem1_exponent` or
+    :func:`~linnet_lib.directional.theorem3_exponents`."""
+    flow, loss = panel["flow"], panel["loss"]
+    n = panel["depth"] if depth is None else _val.positive_int("depth", depth)
+    if restart is None and math.isfinite(panel["T"]):
+        t0, r0 = panel["T"], float(np.linalg.norm(panel["wT"]))
+        th0 = loss.angle(panel["wT"][None, :])
+    elif restart is None:  # no turn before the horizon: the first phase only
+        t0 = float(flow["t"][-1])
+        r0, th0 = state_at(panel, t0)
+    else:
+        t0 = float(restart)
+        r0, th0 = state_at(panel, t0)
+    args = (flow["t"], _dr.c0(loss.data))
+    start = (flow["norm"][0], flow["theta"][0], t0, r0, th0)
+    if n == 1:
+        return _dr.theorem1_exponent(*args, *start, **perturb), None
+    if n == 2:
+        raise ValueError("depth 2 has an exact solution (Proposition 4), not a bound")
+    return _dr.theorem3_exponents(*args, n, *start, **perturb)
+
+
+def bound_gaps(panel: dict, lower, upper=None, *, run: str = "flow", margin=None) -> dict:
+    """Smallest gaps of the bounds to the run's exponent u, in the exponent and in cos theta:
+    ``lower_gap = min(u - lower)``, ``upper_gap = min(upper - u)`` (>= 0 when the bounds hold),
+    where they occur, and for SGD (``run='sgd'``, bounds taken at the SGD's times)
+    ``cos_gap = min(cos - cos_lower + margin)`` with the allowance ``margin`` in cos theta."""
+    if run not in ("flow", "sgd"):
+        raise ValueError(f"run must be 'flow' or 'sgd', got {run!r}")
+    track = panel[run]
+    idx = slice(None) if run == "flow" else panel["on_records"]
+    lower = np.asarray(lower)[idx]
+    u, t = track["u"], track["t"]
+    ok = np.isfinite(u)
+    gap = np.where(ok, u - lower, np.inf)
+    k = int(np.argmin(gap))
+    out = {"lower_gap": float(gap[k]), "t_lower": float(t[k])}
+    if upper is not None:
+        up = np.where(ok, np.asarray(upper)[idx] - u, np.inf)
+        j = int(np.argmin(up))
+        out.update(upper_gap=float(up[j]), t_upper=float(t[j]))
+    if run == "sgd":
+        allowance = 0.0 if margin is None else np.asarray(margin)
+        cos_lower = 1.0 - _dr.one_minus_cos(lower)
+        cos_gap = track["cos"] - cos_lower + allowance
+        out["cos_gap"] = float(np.min(cos_gap))
+        if upper is not None:
+            cos_upper = 1.0 - _dr.one_minus_cos(np.asarray(upper)[idx])
+            out["cos_upper_gap"] = float(np.min(cos_upper - track["cos"] + allowance))
+    return out
+
+
+def sgd_noise_margin(panel: dict, *, sigmas: float = 4.0) -> dict:
+    """An allowance for the distance between SGD and the flow, at the SGD's times.
+
+    Each SGD step adds to the exact-gradient step a zero-mean error of the end-to-end row of size
+    ``lr N ||w||^{2 - 2/N} ||xi||``, with ``xi`` the mini-batch gradient's error, ``E||xi||^2 <=
+    E||x||^2 / batch`` (= 1 / batch on the circle: a sample's gradient has norm at most ||x||).
+    Adding these variances along the flow gives the root-mean-square ``rms(t)``. For depth 1 the
+    loss is convex and the exact step (lr < 2 / beta = 16) does not expand distances, so ``rms``
+    bounds the RMS distance between SGD and exact-gradient descent; for depth N it is a
+    linearised estimate. The gradient-descent step itself departs from the flow by at most
+    ``lr beta c0 t / 2`` (beta = 1/8; depth 1, the same reasoning). Returns ``rms``,
+    ``drift``, ``w = sigmas * rms + drift`` (in w) and ``cos = w / (||w_flow|| - w)`` (an allowance
+    on cos theta, valid where the denominator is positive), and the measured
+    ``dist_w = ||w_sgd - w_flow||``, ``dist_cos = |cos_sgd - cos_flow|`` with their largest
+    ratios to the allowances (<= 1 when SGD tracks the flow within them)."""
+    flow, sgd = panel["flow"], panel["sgd"]
+    if sgd is None:
+        raise ValueError("panel must have an SGD run (batch not None)")
+    idx = panel["on_records"]
+    n, lr = panel["depth"], panel["lr"]
+    t, norm = flow["t"][idx], flow["norm"][idx]
+    every = int(round((t[1] - t[0]) / lr))
+    var = (lr * n * norm ** (2.0 - 2.0 / n)) ** 2 / panel["batch"]
+    rms = np.sqrt(np.concatenate([[0.0], np.cumsum(var[:-1] * every)]))
+    drift = lr * (1.0 / 8.0) * _dr.c0(panel["loss"].data) * t / 2.0
+    allow_w = sigmas * rms + drift
+    denom = norm - allow_w
+    allow_cos = np.where(denom > 0, allow_w / np.where(denom > 0, denom, 1.0), 2.0)
+    dist_w = np.linalg.norm(sgd["W"] - flow["W"][idx], axis=1)
+    dist_cos = np.abs(sgd["cos"] - flow["cos"][idx])
+    pos = allow_w > 0
+    return {
+        "t": t,
+        "rms": rms,
+        "drift": drift,
+        "w": allow_w,
+        "cos": allow_cos,
+        "dist_w": dist_w,
+        "dist_cos": dist_cos,
+        "ratio_w": float(np.max(dist_w[pos] / allow_w[pos])),
+        "ratio_cos": float(np.max(dist_cos[pos] / allow_cos[pos])),
+    }
+
+
+def norm_dip(track: dict, T: float) -> dict:
+    """The norm's fall and rise along a track: the number of grid steps whose increment has the
+    wrong sign for its side of T (falling before, rising after), the smallest norm and where, and
+    the norm at the start and at the end."""
+    t, norm = track["t"], track["norm"]
+    steps = np.diff(norm)
+    wrong = int(np.sum(steps[t[1:] <= T] >= 0) + np.sum(steps[t[:-1] >= T] <= 0))
+    k = int(np.argmin(norm))
+    return {
+        "wrong_sign": wrong,
+        "min_norm": float(norm[k]),
+        "t_min": float(t[k]),
+        "start": float(norm[0]),
+        "end": float(norm[-1]),
+    }
+
+
+def stuck_window(track: dict, window=(5.0, 10.0)) -> dict:
+    """Over the times in ``window``: the largest norm, the fall of the loss and the rise of
+    cos theta between its ends."""
+    t = track["t"]
+    a, b = (float(x) for x in window)
+    inside = (t >= a) & (t <= b)
+    if np.sum(inside) < 2:
+        raise ValueError(f"window must contain at least 2 times of the track, got {window!r}")
+    i, j = np.flatnonzero(inside)[[0, -1]]
+    return {
+        "max_norm": float(np.max(track["norm"][inside])),
+        "loss_drop": float(track["loss"][i] - track["loss"][j]),
+        "cos_rise": float(track["cos"][j] - track["cos"][i]),
+    }
+
+
+def plot_figure1(axes, panel: dict, exponents, *, restart_label: str = "T") -> None:
+    """A row of three axes: ``1 - cos theta`` (log scale) with the bounds, the loss and the norm,
+    against t = step x iteration, for SGD (thin, coloured) and the flow (black)."""
+    flow, sgd = panel["flow"], panel["sgd"]
+    lower, upper = exponents
+    ax_a, ax_l, ax_n = axes
+    t = flow["t"]
+    if sgd is not None:
+        ax_a.semilogy(sgd["t"], sgd["omc"], color="C0", lw=2.5, alpha=0.6, label="SGD")
+        ax_l.plot(sgd["t"], sgd["loss"], color="C0", lw=2.5, alpha=0.6, label="SGD")
+        ax_n.plot(sgd["t"], sgd["norm"], color="C0", lw=2.5, alpha=0.6, label="SGD")
+    ax_a.semilogy(t, flow["omc"], "k-", lw=1, label="gradient flow")
+    ax_a.semilogy(t, _dr.one_minus_cos(lower), "C3--", lw=1, label="lower bound on cos θ")
+    if upper is not None:
+        ax_a.semilogy(t, _dr.one_minus_cos(upper), "C2:", lw=1.5, label="upper bound on cos θ")
+    ax_l.plot(t, flow["loss"], "k-", lw=1, label="gradient flow")
+    ax_n.plot(t, flow["norm"], "k-", lw=1, label="gradient flow")
+    ax_a.set_ylim(max(1e-12, 0.3 * float(np.min(flow["omc"]))), 3.0)
+    for ax in axes:
+        ax.axvline(panel["T"], color="0.6", lw=0.8, ls=":")
+        ax.set_xlabel("t = step x iteration")
+        ax.set_xlim(0, t[-1])
+        ax.legend(fontsize=7)
+    ax_a.set_ylabel("1 - cos θ")
+    ax_l.set_ylabel("population loss")
+    ax_n.set_ylabel("norm of the end-to-end row")
+    ax_a.set_title(f"angle (bounds restarted at {restart_label})", fontsize=9)
+
+
+def rate_runs(loss, w0, depths, *, t_end: float = 200.0, n: int = 2001, floor: float = 1e-6):
+    """The exponent ``u = -2 ln tan(theta/2)`` along the induced flow of each depth (balanced,
+    end-to-end row ``w0``, ``gradient_flow(..., depth=N)``) on a uniform grid of ``n`` times up to
+    ``t_end``; each run is cut where theta first falls below ``floor`` (the population gradient
+    does not resolve smaller angles at large norms). Per depth: ``t``, ``u``, ``norm``, the
+    turning time ``T`` and ``uT = u(T)`` (:func:`induced_turning_time`)."""
+    floor = _val.real("floor", floor, low=0.0, strict_low=True)
+    t = np.linspace(0.0, _val.real("t_end", t_end, low=0.0, strict_low=True), n)
+    w0 = np.asarray(w0, dtype=float)
+    out = {}
+    for depth in depths:
+        track = _track(loss, gradient_flow(loss, w0[None, :], t, depth=depth))
+        keep = np.cumprod(track["theta"] >= floor).astype(bool)
+        T, wT = induced_turning_time(loss, w0, depth, t_end)
+        out[depth] = {
+            "t": track["t"][keep],
+            "u": track["u"][keep],
+            "norm": track["norm"][keep],
+            "T": T,
+            "uT": float(_dr.angle_exponent(loss.angle(wT[None, :]))),
+        }
+    return out
+
+
+def late_slope(run: dict, fraction: float = 0.5) -> tuple[float, float, tuple[float, float]]:
+    """The log-log slope of the exponent gained after T, ``u(t) - u(T)``, against ``t - T`` on the
+    late window ``t - T >= fraction x (t_last - T)`` (:func:`~linnet_lib.stats.loglog_slope`).
+    Returns ``(slope, standard error, window)``."""
+    fraction = _val.real("fraction", fraction, low=0.0, strict_low=True)
+    if fraction >= 1:
+        raise ValueError(f"fraction must be < 1, got {fraction!r}")
+    t, u, T = run["t"], run["u"], run["T"]
+    s = t - T
+    win = s >= fraction * s[-1]
+    slope, se = loglog_slope(s[win], u[win] - run["uT"])
+    return slope, se, (float(t[win][0]), float(t[win][-1]))
+
+
+def plot_rates(ax, runs: dict) -> None:
+    """``u(t) - u(T)`` against ``t - T`` on log-log axes, one curve per depth, with the late
+    windows of :func:`late_slope` thick, and a dotted line of slope 1."""
+    for i, (depth, run) in enumerate(runs.items()):
+        s, gain = run["t"] - run["T"], run["u"] - run["uT"]
+        pos = s > 0
+        ax.loglog(s[pos], gain[pos], color=f"C{i}", lw=1, label=f"N = {depth}")
+        _, _, (a, b) = late_slope(run)
+        win = (run["t"] >= a) & (run["t"] <= b)
+        ax.loglog(s[win], gain[win], color=f"C{i}", lw=3.5, alpha=0.5)
+    ref = np.geomspace(0.1, 200.0, 10)
+    ax.loglog(ref, ref, "k:", lw=1, label="slope 1")
+    ax.set_xlabel("t - T")
+    ax.set_ylabel("u(t) - u(T),  u = -2 ln tan(θ/2)")
+    ax.set_ylim(1e-3, 50)
+    ax.legend(fontsize=8)
+
+
+def explore_runs(depth: int, angle_deg: float, lr: float, *, t_end: float = 25.0) -> dict:
+    """For the Explore section: from a unit end-to-end row at ``angle_deg`` degrees to v = (0, 1)
+    (the paper's start is at 143.13 degrees), the paper's layers (seed 0), the per-layer flow and
+    exact-gradient descent with step ``lr`` up to ``t_end``: tracks ``flow`` and ``gd``, and T."""
+    loss = PopulationLogisticLoss([0.0, 1.0])
+    a = math.radians(_val.real("angle_deg", angle_deg, low=0.0))
+    if a >= math.pi:
+        raise ValueError(f"angle_deg must be below 180, got {angle_deg!r}")
+    lr = _val.real("lr", lr, low=0.0, strict_low=True)
+    w0 = np.array([math.sin(a), math.cos(a)])
+    layers = paper_layers(w0, depth, np.random.default_rng(0))
+    steps = max(1, int(round(t_end / lr)))
+    every = max(1, steps // 400)
+    gd = gradient_descent(loss, layers, lr, steps, record_every=every)
+    flow = gradient_flow(loss, layers, np.linspace(0.0, steps * lr, 401))
+    T, _ = induced_turning_time(loss, w0, depth, steps * lr)
+    return {"flow": _track(loss, flow), "gd": _track(loss, gd), "T": T, "depth": depth, "lr": lr}
+
+
+def plot_explore(ax_angle, ax_norm, run: dict) -> None:
+    """``1 - cos theta`` (log scale) and the norm against t for an :func:`explore_runs` run."""
+    for ax, key, log in ((ax_angle, "omc", True), (ax_norm, "norm", False)):
+        plot = ax.semilogy if log else ax.plot
+        plot(run["gd"]["t"], run["gd"][key], "C0o", ms=2, label=f"GD, step {run['lr']:g}")
+        plot(run["flow"]["t"], run["flow"][key], "k-", lw=1, label="gradient flow")
+        if math.isfinite(run["T"]):
+            ax.axvline(run["T"], color="0.6", lw=0.8, ls=":")
+        ax.set_xlabel("t")
+        ax.legend(fontsize=7)
+    ax_angle.set_ylabel("1 - cos θ")
+    ax_norm.set_ylabel("norm")

@@ -258,6 +258,7 @@ def gradient_descent(
     *,
     record_every: int = 1,
     stop_loss: float | None = None,
+    step_loss=None,
 ) -> TrainingResult:
     """Plain gradient descent on ``phi(W_1..W_n) = l(W_n...W_1)`` with a fixed step size ``lr``.
 
@@ -265,14 +266,30 @@ def gradient_descent(
     ``record_every``-th step and the last step. If the loss becomes non-finite, descent stops,
     ``diverged`` is set and only the finite records are kept. With ``stop_loss``, descent stops
     (and records) at the first step whose loss is at most ``stop_loss``.
+
+    ``step_loss`` (optional) makes it stochastic: a callable with ``step_loss(k)`` the loss whose
+    gradient drives step ``k + 1`` (k = 0, ..., steps - 1), for instance the empirical loss of a
+    fresh mini-batch. ``loss`` still gives the recorded values and the stop and divergence rules.
     """
     layers = [w.copy() for w in v.weights("weights", weights)]
     lr, steps, record_every, stop_loss = descent_settings(lr, steps, record_every, stop_loss)
     n = len(layers)
-    _check_loss(loss, (layers[-1].shape[0], layers[0].shape[1]))
+    shape = (layers[-1].shape[0], layers[0].shape[1])
+    _check_loss(loss, shape)
+    if step_loss is not None and not callable(step_loss):
+        raise ValueError(f"step_loss must be a callable k -> loss, got {type(step_loss).__name__}")
+    counter = [0]
+
+    def driving_loss():
+        if step_loss is None:
+            return loss
+        batch = step_loss(counter[0])
+        counter[0] += 1
+        _check_loss(batch, shape)
+        return batch
 
     def advance(layers):
-        grads = layer_gradients(layers, loss.grad(end_to_end(layers)))
+        grads = layer_gradients(layers, driving_loss().grad(end_to_end(layers)))
         layers = [w - lr * g for w, g in zip(layers, grads, strict=True)]
         try:  # validation inside raises ValueError on non-finite layers or products
             value = loss.value(end_to_end(layers))
