@@ -8,14 +8,12 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy.integrate import solve_ivp
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, lambertw
 
 from . import _validate as _val
 from . import directional as _dr
 from .checks import relative_difference
-from .dynamics import end_to_end_velocity
 from .networks import end_to_end
 from .population_logistic import EmpiricalLogisticLoss, PopulationLogisticLoss
 from .stats import loglog_slope
@@ -988,58 +986,11 @@ FIGURE1_T_END = 25.0
 PAPER_RESTART = {1: 5.0, 4: 18.0}
 
 
-def paper_layers(w0, depth: int, rng=None) -> list[np.ndarray]:
-    """The paper's initialisation of a depth-N network with end-to-end row ``w0``: ``W_N = u_N^T``,
-    ``W_i = u_{i+1} u_i^T`` (i < N), ``u_1 = w0`` and ``u_2, ..., u_N`` random unit vectors (drawn
-    from ``rng`` in that order). The product is ``w0^T`` whatever the norm of w0; the layers are
-    balanced (``W_{j+1}^T W_{j+1} = W_j W_j^T``) only when ``||w0|| = 1``: the unbalancedness is
-    ``| ||w0||^2 - 1 |``. Depth 1 gives ``[w0^T]``."""
-    w0 = np.asarray(w0, dtype=float).reshape(-1)
-    if w0.size < 2 or not np.all(np.isfinite(w0)) or not np.linalg.norm(w0) > 0:
-        raise ValueError(f"w0 must be a finite non-zero vector with >= 2 entries, got {w0!r}")
-    depth = _val.positive_int("depth", depth)
-    gen = _val.rng(rng)
-    us = [w0]
-    for _ in range(depth - 1):
-        u = gen.standard_normal(w0.size)
-        us.append(u / np.linalg.norm(u))
-    return [np.outer(us[i + 1], us[i]) for i in range(depth - 1)] + [us[-1][None, :]]
-
-
-def induced_turning_time(
-    loss, w0, depth: int, t_max: float, *, rtol: float = 1e-12, atol: float = 1e-14
-) -> tuple[float, np.ndarray]:
-    """The turning time T of the norm (Lemma 1 for depth 1, Lemma 6 for depth N) along the induced
-    flow, Eq. (14), of a balanced depth-N network from the end-to-end row ``w0``, by event location.
-
-    Along (14), ``d||w_e||^2/dt = 2 N ||w_e||^{2 - 2/N} g(w_e)`` with ``g = -w_e^T grad L``, so
-    T is where g first crosses zero upwards, as in
-    :func:`~linnet_lib.directional.norm_turning_time` (depth 1). Returns ``(T, w_e(T))``; T = 0 if
-    the norm does not fall at the start, ``(inf, w_e(t_max))`` if it falls until ``t_max``."""
-    w0 = np.asarray(w0, dtype=float).reshape(-1)
-    if w0.size != loss.dim or not np.all(np.isfinite(w0)) or not np.linalg.norm(w0) > 0:
-        raise ValueError(f"w0 must be a finite non-zero vector with {loss.dim} entries")
-    depth = _val.positive_int("depth", depth)
-    t_max = _val.real("t_max", t_max, low=0.0, strict_low=True)
-
-    def g(_, w):
-        return -float(w @ loss.grad(w[None, :])[0])
-
-    if g(0.0, w0) >= 0:
-        return 0.0, w0.copy()
-    g.terminal = True
-    g.direction = 1.0
-
-    def rhs(_, w):
-        W = w[None, :]
-        return -end_to_end_velocity(W, loss.grad(W), depth)[0]
-
-    sol = solve_ivp(rhs, (0.0, t_max), w0, method="DOP853", rtol=rtol, atol=atol, events=g)
-    if sol.status == -1:
-        raise RuntimeError(f"induced flow failed: {sol.message}")
-    if sol.t_events[0].size == 0:
-        return math.inf, sol.y[:, -1].copy()
-    return float(sol.t_events[0][0]), sol.y_events[0][0].copy()
+def _turn(loss, w0, depth: int, t_max: float) -> tuple[float, np.ndarray]:
+    """Lemma 1 / Lemma 6's turning time T of the induced flow (14) from ``w0`` up to ``t_max``
+    and ``w_e(T)`` (inf and the last row if the norm falls until ``t_max``)."""
+    run = _dr.induced_flow(loss, w0, [_val.real("t_max", t_max, low=0.0, strict_low=True)], depth)
+    return run["T"], run["wT"]
 
 
 class FreshBatches:
@@ -1148,12 +1099,12 @@ def figure1_panel(
     seed: int = 0,
     record_every: int = 25,
 ) -> dict:
-    """One panel of Figure 1: the paper's network (:func:`paper_layers`, its random unit vectors
+    """One panel of Figure 1: the paper's network (:func:`figure1_layers`, its random unit vectors
     from ``default_rng(seed)``), trained by SGD with ``batch`` fresh samples per step and step
     ``lr`` for ``t_end / lr`` steps (recorded every ``record_every`` steps; ``batch=None`` skips
     SGD), and the exact-gradient flow of the same layers (per layer), recorded at the SGD's times
     and on a grid refined after 0 and after the turning time T (:func:`flow_grid`). T and w(T)
-    come from :func:`induced_turning_time`. Returns a dict: ``depth``, ``T``, ``wT``, ``layers``,
+    come from :func:`~linnet_lib.directional.induced_flow`. Returns a dict: ``depth``, ``T``, ``wT``, ``layers``,
     ``flow`` and ``sgd`` (tracks: t, W, norm, theta, omc, cos, u, loss), ``on_records`` (the flow's
     indices at the SGD's times), ``lr``, ``batch``, ``loss``."""
     depth = _val.positive_int("depth", depth)
@@ -1161,11 +1112,11 @@ def figure1_panel(
     lr = _val.real("lr", lr, low=0.0, strict_low=True)
     record_every = _val.positive_int("record_every", record_every)
     gen = np.random.default_rng(seed)
-    layers = paper_layers(w0, depth, gen)
+    layers = figure1_layers(w0, depth, gen)
     w_start = end_to_end(layers)[0]
     steps = int(round(t_end / lr))
     records = lr * np.unique(np.append(np.arange(0, steps + 1, record_every), steps))
-    T, wT = induced_turning_time(loss, w_start, depth, t_end)
+    T, wT = _turn(loss, w_start, depth, t_end)
     t = np.unique(np.concatenate([records, flow_grid(records[-1], T)]))
     flow = _track(loss, gradient_flow(loss, layers, t))
     out = {
@@ -1364,7 +1315,7 @@ def rate_runs(loss, w0, depths, *, t_end: float = 200.0, n: int = 2001, floor: f
     end-to-end row ``w0``, ``gradient_flow(..., depth=N)``) on a uniform grid of ``n`` times up to
     ``t_end``; each run is cut where theta first falls below ``floor`` (the population gradient
     does not resolve smaller angles at large norms). Per depth: ``t``, ``u``, ``norm``, the
-    turning time ``T`` and ``uT = u(T)`` (:func:`induced_turning_time`)."""
+    turning time ``T`` and ``uT = u(T)`` (:func:`~linnet_lib.directional.induced_flow`)."""
     floor = _val.real("floor", floor, low=0.0, strict_low=True)
     t = np.linspace(0.0, _val.real("t_end", t_end, low=0.0, strict_low=True), n)
     w0 = np.asarray(w0, dtype=float)
@@ -1372,7 +1323,7 @@ def rate_runs(loss, w0, depths, *, t_end: float = 200.0, n: int = 2001, floor: f
     for depth in depths:
         track = _track(loss, gradient_flow(loss, w0[None, :], t, depth=depth))
         keep = np.cumprod(track["theta"] >= floor).astype(bool)
-        T, wT = induced_turning_time(loss, w0, depth, t_end)
+        T, wT = _turn(loss, w0, depth, t_end)
         out[depth] = {
             "t": track["t"][keep],
             "u": track["u"][keep],
@@ -1425,12 +1376,12 @@ def explore_runs(depth: int, angle_deg: float, lr: float, *, t_end: float = 25.0
         raise ValueError(f"angle_deg must be below 180, got {angle_deg!r}")
     lr = _val.real("lr", lr, low=0.0, strict_low=True)
     w0 = np.array([math.sin(a), math.cos(a)])
-    layers = paper_layers(w0, depth, np.random.default_rng(0))
+    layers = figure1_layers(w0, depth, np.random.default_rng(0))
     steps = max(1, int(round(t_end / lr)))
     every = max(1, steps // 400)
     gd = gradient_descent(loss, layers, lr, steps, record_every=every)
     flow = gradient_flow(loss, layers, np.linspace(0.0, steps * lr, 401))
-    T, _ = induced_turning_time(loss, w0, depth, steps * lr)
+    T, _ = _turn(loss, w0, depth, steps * lr)
     return {"flow": _track(loss, flow), "gd": _track(loss, gd), "T": T, "depth": depth, "lr": lr}
 
 

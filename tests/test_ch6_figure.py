@@ -31,7 +31,7 @@ def small_panels():
 
 
 def test_step_loss_reduces_to_plain_descent():
-    layers = ch6.paper_layers(W0, 3, np.random.default_rng(1))
+    layers = ch6.figure1_layers(W0, 3, np.random.default_rng(1))
     plain = ll.gradient_descent(CIRCLE, layers, 0.05, 20)
     same = ll.gradient_descent(CIRCLE, layers, 0.05, 20, step_loss=lambda k: CIRCLE)
     assert np.array_equal(plain.end_to_end, same.end_to_end)
@@ -71,44 +71,43 @@ def test_sgd_with_fresh_batches_is_unbiased_on_average():
 
 
 @pytest.mark.parametrize("depth", [1, 2, 4, 6])
-def test_paper_layers_product_and_balance(depth):
-    layers = ch6.paper_layers(W0, depth, np.random.default_rng(depth))
+def test_figure1_layers_product_and_balance(depth):
+    layers = ch6.figure1_layers(W0, depth, np.random.default_rng(depth))
     assert len(layers) == depth
     assert np.allclose(ll.end_to_end(layers)[0], W0, atol=1e-15)
     assert ll.unbalancedness(layers) < 1e-14
-    scaled = ch6.paper_layers(3 * W0, depth, np.random.default_rng(depth))
+    scaled = ch6.figure1_layers(3 * W0, depth, np.random.default_rng(depth))
     assert np.allclose(ll.end_to_end(scaled)[0], 3 * W0)
     expected = 0.0 if depth == 1 else 8.0
     assert ll.unbalancedness(scaled) == pytest.approx(expected, abs=1e-12)
 
 
-def test_paper_layers_errors():
+def test_figure1_layers_errors():
     with pytest.raises(ValueError, match="w0"):
-        ch6.paper_layers([0.0, 0.0], 3)
+        ch6.figure1_layers([0.0, 0.0], 3)
     with pytest.raises(ValueError, match="w0"):
-        ch6.paper_layers([1.0], 3)
+        ch6.figure1_layers([1.0], 3)
     with pytest.raises(ValueError, match="depth"):
-        ch6.paper_layers(W0, 0)
+        ch6.figure1_layers(W0, 0)
 
 
 def test_induced_turning_time():
-    T1, w1 = ch6.induced_turning_time(CIRCLE, W0, 1, 30.0)
-    T_ref, w_ref = dr.norm_turning_time(CIRCLE, W0, 30.0)
-    assert T1 == pytest.approx(T_ref, rel=1e-10)
-    assert np.allclose(w1, w_ref, rtol=1e-9)
-    T4, w4 = ch6.induced_turning_time(CIRCLE, W0, 4, 30.0)
+    """T along Eq. (14) (``directional.induced_flow``), as the 6.4 recipes use it."""
+    T1 = dr.induced_flow(CIRCLE, W0, [30.0], 1)["T"]
+    T_ref, _ = dr.norm_turning_time(CIRCLE, W0, 30.0)
+    assert T1 == pytest.approx(T_ref, rel=1e-9)
+    run = dr.induced_flow(CIRCLE, W0, [30.0], 4)
+    T4, w4 = run["T"], run["wT"]
     assert T4 == pytest.approx(8.663, abs=2e-3)
     assert abs(float(w4 @ CIRCLE.grad(w4[None, :])[0])) < 1e-10
     # the induced flow at T: the norm is smallest there (compared with a grid)
     t = np.linspace(0.0, 12.0, 121)
     res = ll.gradient_flow(CIRCLE, W0[None, :], t, depth=4)
     assert np.min(np.linalg.norm(res.end_to_end[:, 0, :], axis=1)) >= np.linalg.norm(w4) - 1e-12
-    assert ch6.induced_turning_time(CIRCLE, [0.6, 0.8], 4, 5.0)[0] == 0.0
-    assert ch6.induced_turning_time(CIRCLE, W0, 4, 1.0)[0] == math.inf
-    with pytest.raises(ValueError, match="w0"):
-        ch6.induced_turning_time(CIRCLE, [1.0, 0.0, 0.0], 2, 1.0)
+    assert ch6._turn(CIRCLE, [0.6, 0.8], 4, 5.0)[0] == 0.0
+    assert ch6._turn(CIRCLE, W0, 4, 1.0)[0] == math.inf
     with pytest.raises(ValueError, match="t_max"):
-        ch6.induced_turning_time(CIRCLE, W0, 2, 0.0)
+        ch6._turn(CIRCLE, W0, 2, 0.0)
 
 
 def test_fresh_batches_match_sample_loss():
@@ -128,7 +127,7 @@ def test_fresh_batches_match_sample_loss():
 
 @pytest.mark.parametrize("depth", [1, 3])
 def test_fast_sgd_matches_library_descent(depth):
-    layers = ch6.paper_layers(W0, depth, np.random.default_rng(0))
+    layers = ch6.figure1_layers(W0, depth, np.random.default_rng(0))
     fast = ch6.sgd_row_network(
         CIRCLE, layers, 0.02, 60, ch6.FreshBatches(CIRCLE, 64, 9), record_every=7
     )
@@ -224,7 +223,7 @@ def test_rate_runs_and_slopes():
     assert slope2 == pytest.approx(1.0, abs=1e-8) and se2 < 1e-8
     assert window[1] == pytest.approx(20.0)
     assert ch6.late_slope(runs[3])[0] > 1.0
-    assert runs[2]["T"] == pytest.approx(ch6.induced_turning_time(CIRCLE, W0, 2, 20.0)[0])
+    assert runs[2]["T"] == pytest.approx(dr.induced_flow(CIRCLE, W0, [20.0], 2)["T"])
     cut = ch6.rate_runs(CIRCLE, W0, (2,), t_end=20.0, n=201, floor=0.1)[2]
     assert cut["t"][-1] < 20.0 and np.all(np.diff(cut["t"]) > 0)
     with pytest.raises(ValueError, match="fraction"):
