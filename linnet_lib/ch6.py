@@ -53,7 +53,9 @@ def _arc_rule(cuts, pieces: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(nodes), np.concatenate(weights)
 
 
-def direct_plane_loss(w, v, data: str = "circle", factor=None, pieces: int = 4):
+def direct_plane_loss(
+    w, v, data: str = "circle", factor=None, pieces: int = 4, sigma_sign: float = -1.0
+):
     """Equation (1) and its gradient (2) integrated directly over the plane, by brute force.
 
     ``x = C z`` with z uniform on the unit circle (``data='circle'``) or standard Gaussian in
@@ -63,8 +65,11 @@ def direct_plane_loss(w, v, data: str = "circle", factor=None, pieces: int = 4):
     on arcs split where ``v^T x = 0`` (the label jumps) and where ``w^T x = 0`` (the boundary
     layer), and Gauss-Legendre in the radius on [0, 12] for the Gaussian. Accurate to ~1e-13
     for ``||w||`` up to about 10; it uses neither spherical symmetry nor the exact reduction.
+    ``sigma_sign=+1`` integrates a wrong gradient, ``-E[y x sigma(+y w^T x)]`` (a control).
     """
     w, v = _plane_vector("w", w), _plane_vector("v", v)
+    if sigma_sign not in (-1.0, 1.0):
+        raise ValueError(f"sigma_sign must be -1 or +1, got {sigma_sign!r}")
     if data not in ("circle", "gaussian"):
         raise ValueError(f"data must be 'circle' or 'gaussian', got {data!r}")
     C = np.eye(2) if factor is None else _val.matrix("factor", factor, shape=(2, 2))
@@ -84,7 +89,7 @@ def direct_plane_loss(w, v, data: str = "circle", factor=None, pieces: int = 4):
     margin = y * (a @ u) * rho[:, None]  # (R, K): y w^T x
     weight = rw[:, None] * omega[None, :]
     value = float(np.sum(weight * np.logaddexp(0.0, -margin)))
-    coef = weight * y * rho[:, None] * expit(-margin)  # y rho sigma(-y w^T x)
+    coef = weight * y * rho[:, None] * expit(sigma_sign * margin)  # y rho sigma(-y w^T x)
     grad_z = -(u @ coef.sum(axis=0))
     return value, C @ grad_z
 
@@ -254,13 +259,35 @@ def plane_coordinates(w, v) -> np.ndarray:
     return np.stack([v, e / np.linalg.norm(e)], axis=1)
 
 
-def direct_loss(loss: PopulationLogisticLoss, w) -> tuple[float, np.ndarray]:
+def direct_loss(
+    loss: PopulationLogisticLoss, w, sigma_sign: float = -1.0
+) -> tuple[float, np.ndarray]:
     """Brute-force ``(L(w), grad L(w))`` from equations (1)-(2) in the plane of w and v (the
     projection of N(0, I_d) onto a plane is N(0, I_2), and the gradient's part across the plane
-    vanishes for it), mapped back to R^d."""
+    vanishes for it), mapped back to R^d. ``sigma_sign`` as in :func:`direct_plane_loss`."""
     Q = plane_coordinates(w, loss.v)
-    value, grad = direct_plane_loss(Q.T @ w, Q.T @ loss.v, loss.data)
+    value, grad = direct_plane_loss(Q.T @ w, Q.T @ loss.v, loss.data, sigma_sign=sigma_sign)
     return value, Q @ grad
+
+
+def equation2_error(loss: PopulationLogisticLoss, points, sigma_sign: float = -1.0) -> float:
+    """Equation (2) against equation (1), both integrated by brute force (:func:`direct_loss`): the
+    largest relative difference over ``points`` between the integrated gradient (2) and fourth-order
+    central differences of the integrated loss (1), step ``1e-3 max(1, ||w||)``. With
+    ``sigma_sign=+1`` the gradient integrand has the wrong sign in the exponent (a control)."""
+    worst = 0.0
+    for w in points:
+        w = np.asarray(w, dtype=float)
+        h = 1e-3 * max(1.0, float(np.linalg.norm(w)))
+        f = lambda x: direct_loss(loss, x)[0]  # noqa: E731
+        fd = np.array(
+            [
+                (8 * (f(w + h * e) - f(w - h * e)) - f(w + 2 * h * e) + f(w - 2 * h * e)) / (12 * h)
+                for e in np.eye(loss.dim)
+            ]
+        )
+        worst = max(worst, relative_difference(fd, direct_loss(loss, w, sigma_sign)[1]))
+    return worst
 
 
 def across_v_components(scales, factor=None) -> list[float]:
@@ -291,7 +318,7 @@ def span_test_d5(n: int = 100_000, rng=None, count: int = 5) -> tuple[float, flo
         Z = gen.standard_normal((5, n))
         for k, X in enumerate((Z, C @ Z)):
             y = np.where(v @ X >= 0.0, 1.0, -1.0)
-            mean, se = monte_carlo_gradient(X, y, w, v)
+            mean, _ = monte_carlo_gradient(X, y, w, v)  # the error bar is taken in the basis B
             full, _ = np.linalg.qr(np.column_stack([plane_coordinates(w, v), np.eye(5)]))
             B = full[:, 2:5]  # orthonormal basis of the complement of span(w, v)
             cov = B.T @ np.cov(-(y * expit(-y * (w @ X))) * X) @ B
@@ -300,15 +327,21 @@ def span_test_d5(n: int = 100_000, rng=None, count: int = 5) -> tuple[float, flo
     return worst[0], worst[1]
 
 
-def lemma2_residual(loss: PopulationLogisticLoss, w, grad, power: int = 2) -> float:
-    """Max |residual| of Lemma 2: equation (6) (vector) and equation (5) with ``sin^power``."""
+def lemma2_residual(
+    loss: PopulationLogisticLoss, w, grad, power: int = 2, part: str = "both"
+) -> float:
+    """Max |residual| of Lemma 2: equation (6) (vector) and equation (5) with ``sin^power``;
+    ``part='5'`` or ``'6'`` returns one of them."""
+    if part not in ("both", "5", "6"):
+        raise ValueError(f"part must be 'both', '5' or '6', got {part!r}")
     w = np.asarray(w, float)
     wbar = w / np.linalg.norm(w)
     cos_t = float(np.clip(wbar @ loss.v, -1.0, 1.0))
     P = np.eye(loss.dim) - np.outer(wbar, wbar)
     eq6 = -(P @ grad) - loss.c0 / math.pi * (P @ loss.v)
     eq5 = -(loss.v @ P @ grad) - loss.c0 * (1 - cos_t**2) ** (power / 2) / math.pi
-    return max(float(np.max(np.abs(eq6))), abs(float(eq5)))
+    res = {"5": abs(float(eq5)), "6": float(np.max(np.abs(eq6)))}
+    return max(res.values()) if part == "both" else res[part]
 
 
 def lemma2_monte_carlo(loss: PopulationLogisticLoss, n: int, rng=None) -> float:
@@ -423,6 +456,40 @@ def proposition3_forms(losses, scales) -> dict[str, np.ndarray]:
     return {k: np.array(v) for k, v in out.items()}
 
 
+def equation7_error(loss: PopulationLogisticLoss, w0, t_end: float = 10.0, half: float = 0.5):
+    """Equation (7) along the gradient flow from ``w0``: the largest difference, relative to
+    ``max |g|``, between ``half * d||w||^2/dt`` (five-point central differences of the flow's
+    ``||w||^2`` on a grid of step 0.01) and ``g(w) = -w^T grad L(w)``. The paper's ``half`` is 1/2."""
+    t_end = _val.real("t_end", t_end, low=0.0, strict_low=True)
+    h = 0.01
+    t = np.arange(0.0, t_end + 0.5 * h, h)
+    W = gradient_flow(loss, np.asarray(w0, float)[None, :], t, depth=1).end_to_end[:, 0, :]
+    sq = np.einsum("ij,ij->i", W, W)
+    deriv = (8 * (sq[3:-1] - sq[1:-3]) - sq[4:] + sq[:-4]) / (12 * h)
+    g = np.array([-float(w @ loss.grad(w[None, :])[0]) for w in W[2:-2]])
+    return float(np.max(np.abs(half * deriv - g)) / np.max(np.abs(g)))
+
+
+def expected_norm_z(loss: PopulationLogisticLoss, n: int, rng=None, value=None) -> float:
+    """Proposition 1's ``c = E||x||`` (``value``, default the closed form used by
+    :func:`proposition1_summary`) against the mean of ``||x||`` over ``n`` samples: the difference
+    in units of its standard error."""
+    X, _ = loss.sample(n, rng)
+    norms = np.linalg.norm(X, axis=0)
+    target = _expected_norm(loss) if value is None else float(value)
+    se = float(norms.std(ddof=1)) / math.sqrt(X.shape[1])
+    return abs(float(norms.mean()) - target) / se
+
+
+def across_v_along_flow(loss, v, w0, t) -> np.ndarray:
+    """``||w(t) - (v^T w(t)) v||`` along the gradient flow of ``loss`` (any depth-1 loss on rows,
+    e.g. a sample's :class:`~linnet_lib.population_logistic.EmpiricalLogisticLoss`) from ``w0``:
+    the part of the weight across v (Remark 2: zero for all t when ``w0`` is parallel to v)."""
+    v = np.asarray(v, dtype=float)
+    W = gradient_flow(loss, np.asarray(w0, float)[None, :], t, depth=1).end_to_end[:, 0, :]
+    return np.linalg.norm(W - np.outer(W @ v, v), axis=1)
+
+
 # --- 6.2 Logistic regression (N = 1) --------------------------------------------------------------
 
 
@@ -482,20 +549,26 @@ def flow_with_turn(loss, w0, t_end: float) -> dict:
     return {**run, "T": T, "wT": wT, "loss": loss}
 
 
-def lemma1_report(flow: dict) -> dict:
+def lemma1_report(flow: dict, shift: float = 1.0) -> dict:
     """Lemma 1 along a :func:`flow_with_turn`: the number of grid times with the wrong sign of
-    d||w||^2/dt (negative before T, non-negative after) or of the norm's increments, the gap
-    ``min ||w(t)|| - ||w(T)||`` (>= 0 when T is the norm's minimum) and ``|g(w(T))|``."""
-    t, g, norm, T, wT = flow["t"], flow["g"], flow["norm"], flow["T"], flow["wT"]
+    d||w||^2/dt (Eq. (3): negative before T, non-negative after) or of the norm's increments, in
+    total and before and after T, the gap ``min ||w(t)|| - ||w(T)||`` (>= 0 when T is the norm's
+    minimum) and ``|g(w(T))|``. ``shift`` multiplies T (a control: a wrong T must show wrong
+    signs)."""
+    shift = _val.real("shift", shift, low=0.0, strict_low=True)
+    t, g, norm, wT = flow["t"], flow["g"], flow["norm"], flow["wT"]
+    T = flow["T"] * shift
     before, after = t < T, t > T
     steps = np.diff(norm)
-    wrong_g = int(np.sum(g[before] >= 0) + np.sum(g[after] < 0))
-    wrong_norm = int(np.sum(steps[t[1:] <= T] >= 0) + np.sum(steps[t[:-1] >= T] <= 0))
+    wrong_before = int(np.sum(g[before] >= 0) + np.sum(steps[t[1:] <= T] >= 0))
+    wrong_after = int(np.sum(g[after] < 0) + np.sum(steps[t[:-1] >= T] <= 0))
     grad_T = flow["loss"].grad(wT[None, :])[0]
     return {
         "T": T,
         "normT": float(np.linalg.norm(wT)),
-        "wrong_sign": wrong_g + wrong_norm,
+        "wrong_sign": wrong_before + wrong_after,
+        "wrong_before": wrong_before,
+        "wrong_after": wrong_after,
         "min_gap": float(np.min(norm) - np.linalg.norm(wT)) if math.isfinite(T) else -np.inf,
         "g_at_T": abs(float(wT @ grad_T)),
     }
@@ -600,13 +673,16 @@ def _ratio(run, bound, start: int, stop: int, factor: float) -> float:
     return float(np.max(omc[idx] / scaled[idx])) if idx.size else math.nan
 
 
-def lemma4_ratio(loss, run, factor: float = 1.0) -> tuple[float, int]:
+def lemma4_ratio(loss, run, factor: float = 1.0, until: bool = True) -> tuple[float, int]:
     """Lemma 4 (Eq. (9)) along a GD run that starts with v^T w < 0: the largest ratio of
-    ``1 - cos theta(n)`` to the bound over n = 1..n0 (n0 the first step with cos >= 0)."""
+    ``1 - cos theta(n)`` to the bound over n = 1..n0 (n0 the first step with cos >= 0). With
+    ``until=False`` the ratio is taken over the whole run, whatever the sign of v^T w(0) (for
+    controls of the lemma's hypotheses)."""
     cos = run["cos"]
     n0 = int(np.argmax(cos >= 0)) if np.any(cos >= 0) else len(cos) - 1
     bound = _dr.lemma4_bound(cos[0], run["norm"][0], _dr.c0(loss.data), run["lrs"])
-    return _ratio(run, bound, 0, n0, factor), n0
+    stop = n0 if until else len(bound) - 1
+    return _ratio(run, bound, 0, stop, factor), n0
 
 
 def lemma5_ratio(loss, run, fraction: float = 0.99, factor: float = 1.0) -> tuple[float, float]:
@@ -620,18 +696,110 @@ def lemma5_ratio(loss, run, fraction: float = 0.99, factor: float = 1.0) -> tupl
 
 def theorem2_phase2(loss, run, factor: float = 1.0) -> dict:
     """Theorem 2's second phase: n1 = the first step with ``v^T w >= lr c0 (1 + 1/pi)``, the
-    smallest delta of condition (11) from n1 on (>= 1 is what the theorem uses), and the largest
-    ratio of ``1 - cos`` to Eq. (12) restarted at n1 with delta = 1."""
+    smallest delta of condition (11) from n1 on (>= 1 is what the theorem uses), the smallest
+    delta of the paper's sufficient route (``chain``, :func:`~linnet_lib.directional.
+    condition11_chain_delta`) and of ``delta - chain`` (``slack``, >= 0 when the route is valid)
+    from n1 on, and the largest ratio of ``1 - cos`` to Eq. (12) restarted at n1 with delta = 1."""
     c0 = _dr.c0(loss.data)
     W = run["W"]
     hit = W @ loss.v >= _dr.theorem2_threshold(run["lr"], c0)
     if not np.any(hit):
-        return {"n1": None, "delta": math.nan, "ratio": math.nan}
+        return {
+            "n1": None,
+            "delta": math.nan,
+            "chain": math.nan,
+            "slack": math.nan,
+            "ratio": math.nan,
+        }
     n1 = int(np.argmax(hit))
     lrs = run["lrs"][n1:]
-    delta = float(np.min(_dr.condition11_delta(loss.v, W[n1:], c0, lrs)))
+    deltas = _dr.condition11_delta(loss.v, W[n1:], c0, lrs)
+    chain = _dr.condition11_chain_delta(
+        run["norm"][n1:-1], lrs, np.linalg.norm(run["grad"][n1:], axis=1), run["cos"][n1:-1], c0
+    )
     bound = _dr.lemma5_bound(run["cos"][n1], run["norm"][n1], c0, lrs, 1.0)
-    return {"n1": n1, "delta": delta, "ratio": _ratio(run, bound, n1, len(W) - 1, factor)}
+    return {
+        "n1": n1,
+        "delta": float(np.min(deltas)),
+        "chain": float(np.min(chain)),
+        "slack": float(np.min(deltas - chain)),
+        "ratio": _ratio(run, bound, n1, len(W) - 1, factor),
+    }
+
+
+def exponent_speed_error(loss, w0, t_end: float = 10.0, depth: int = 1) -> float:
+    """Remark 1 and the proof of Theorem 1: along the flow from ``w0`` the exponent
+    ``u = -2 ln tan(theta/2)`` moves at ``du/dt = 2 c0 / (pi ||w||)`` (Eq. (4) with Lemma 2). The
+    largest relative difference between five-point central differences of u (grid step 0.01) and
+    the rate ``induced_exponent_rate(c0, ||w||, depth)``: depth 1 is the claim; depth N > 2 gives
+    ``||w||^{1 - 2/N}``, the deep-network rate of Lemma 7 (a control)."""
+    h = 0.01
+    t = np.arange(0.0, _val.real("t_end", t_end, low=0.0, strict_low=True) + 0.5 * h, h)
+    run = logistic_flow(loss, w0, t)
+    u = _dr.angle_exponent(run["theta"])
+    du = (8 * (u[3:-1] - u[1:-3]) - u[4:] + u[:-4]) / (12 * h)
+    rate = _dr.induced_exponent_rate(loss.c0, run["norm"][2:-2], depth)
+    return float(np.max(np.abs(du / rate - 1.0)))
+
+
+def growth_slopes(loss, w0, times) -> dict:
+    """Propositions 2(iii) and 3(iii): along the flow from ``w0``, the slopes of ``||w||^3`` and
+    ``(v^T w)^3`` between consecutive ``times`` (on the circle both tend to pi/2: along v,
+    ``g ~ (pi/6) / ||w||``), and of ``||w||^2`` (the wrong exponent)."""
+    times = np.asarray(times, dtype=float)
+    W = gradient_flow(loss, np.asarray(w0, float)[None, :], times, depth=1).end_to_end[:, 0, :]
+    norm, along = np.linalg.norm(W, axis=1), W @ loss.v
+    dt = np.diff(times)
+    return {
+        "norm3": np.diff(norm**3) / dt,
+        "along3": np.diff(along**3) / dt,
+        "norm2": np.diff(norm**2) / dt,
+        "along": along,
+    }
+
+
+def descent_projection(loss, w0, lrs) -> np.ndarray:
+    """``v^T w(n)`` along gradient descent from ``w0`` with the step sizes ``lrs`` (any positive
+    sequence, e.g. summable ones for the control of Proposition 3(iv))."""
+    lrs = np.asarray(lrs, dtype=float).reshape(-1)
+    if lrs.size == 0 or np.any(~np.isfinite(lrs)) or np.any(lrs <= 0):
+        raise ValueError("lrs must be a non-empty array of positive step sizes")
+    w = np.asarray(w0, dtype=float).copy()
+    out = [float(w @ loss.v)]
+    for lr in lrs:
+        w = w - lr * loss.grad(w[None, :])[0]
+        out.append(float(w @ loss.v))
+    return np.array(out)
+
+
+def condition11_report(loss, run) -> dict:
+    """Condition (11) along a :func:`gd_run`: the largest deviation, relative to the flow's gain
+    ``c0 lr sin^2 theta / (pi ||w(n+1)||)``, of the step's increase of cos theta (as
+    ``(1 - cos)(n) - (1 - cos)(n+1)``, without cancellation) from ``delta_n / (1 + delta_n)`` times
+    the gain (``identity``), and from ``1 / (1 + delta_n)`` times it (``swapped``, a control), over
+    steps with cos theta(n) > 0 and an angle above ANGLE_FLOOR; and the smallest slack
+    ``delta_n - chain_n`` of the paper's sufficient route (:func:`~linnet_lib.directional.
+    condition11_chain_delta`) with the largest ``(1 + chain_n) / (1 + delta_n)``."""
+    c0 = _dr.c0(loss.data)
+    W, lrs = run["W"], run["lrs"]
+    delta = _dr.condition11_delta(loss.v, W, c0, lrs)
+    theta, omc, norm = run["theta"], run["omc"], run["norm"]
+    keep = (run["cos"][:-1] > 0) & (theta[:-1] > ANGLE_FLOOR)
+    gain = _dr.condition11_gain(run["cos"][:-1], theta[:-1], norm[1:], c0, lrs, np.inf)
+    inc = omc[:-1] - omc[1:]
+    share = _dr.condition11_gain(run["cos"][:-1], theta[:-1], norm[1:], c0, lrs, delta)
+    chain = _dr.condition11_chain_delta(
+        norm[:-1], lrs, np.linalg.norm(run["grad"], axis=1), run["cos"][:-1], c0
+    )
+    if not np.any(keep):
+        return {"identity": math.nan, "swapped": math.nan, "slack": math.nan, "chain": math.nan}
+    k = keep
+    return {
+        "identity": float(np.max(np.abs(inc[k] - share[k]) / gain[k])),
+        "swapped": float(np.max(np.abs(inc[k] - gain[k] / (1 + delta[k])) / gain[k])),
+        "slack": float(np.min(delta[k] - chain[k])),
+        "chain": float(np.max((1 + chain[k]) / (1 + delta[k]))),
+    }
 
 
 def figure_logistic(loss, w0, lrs=(0.1, 1.0, 5.0), t_end: float = 20.0) -> dict:

@@ -315,6 +315,38 @@ def classical_step_cap(covariance) -> float:
     return 2.0 / beta
 
 
+def condition11_gain(cos_n, theta_n, norm_next, c0_value: float, lrs, delta):
+    """What condition (11) buys at a step: combining Eqs. (8) and (10),
+    ``cos theta(n+1) - cos theta(n) = (delta_n / (1 + delta_n)) c0 lr_n sin^2 theta(n) /
+    (pi ||w(n+1)||)`` exactly, with ``delta_n`` the largest delta of (11) at that step
+    (:func:`condition11_delta`). Arrays over steps; ``delta`` may be +inf (cos theta(n) <= 0)."""
+    lrs = _lrs(lrs)
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    delta = np.asarray(delta, dtype=float)
+    norm_next = np.asarray(norm_next, dtype=float)
+    if np.any(norm_next <= 0):
+        raise ValueError("norm_next must be positive")
+    with np.errstate(invalid="ignore"):
+        keep = np.where(np.isinf(delta), 1.0, delta / (1.0 + delta))
+    return keep * c * lrs * np.sin(np.asarray(theta_n, dtype=float)) ** 2 / (math.pi * norm_next)
+
+
+def condition11_chain_delta(norm, lr, grad_norm, cos, c0_value: float):
+    """The paper's sufficient route to (11) after Lemma 5: ``||w(n+1)|| + wbar(n)^T w(n+1) >=
+    2 (||w(n)|| - lr ||grad L(w(n))||)``, so (11) holds with
+    ``delta = 2 pi (||w(n)|| - lr ||grad L||) / (c0 lr cos theta(n)) - 1``, returned here. With
+    the worst case ``||grad L|| = c0`` and ``cos theta = 1`` it equals 1 exactly at
+    ``||w(n)|| = R1`` (:func:`theorem2_threshold`)."""
+    c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
+    lr = np.asarray(lr, dtype=float)
+    if np.any(lr <= 0):
+        raise ValueError("lr must be positive")
+    return (
+        2.0 * math.pi * (np.asarray(norm) - lr * np.asarray(grad_norm)) / (c * lr * np.asarray(cos))
+        - 1.0
+    )
+
+
 # -- section 4: deep linear networks ---------------------------------------------------------------
 # The end-to-end row w_e of a balanced depth-N network moves by Eq. (14); its angle then obeys
 # Lemma 7, d cos theta / dt = (c0 / pi) sin^2 theta ||w_e||^{1 - 2/N}, i.e. the exponent

@@ -132,3 +132,41 @@ def test_angle_profiles(circle):
     expected = circle.c0 * np.sin(prof["angles"]) / math.pi
     assert -prof["angular"] == pytest.approx(np.tile(expected, (2, 1)), abs=1e-14)
     assert prof["radial"].shape == (2, 5)
+
+
+def test_equation2_error(circle, gauss3):
+    pts = [np.array([0.3, -1.2]), np.array([2.0, 0.5])]
+    assert ch6.equation2_error(circle, pts) < 1e-10
+    assert ch6.equation2_error(circle, pts, sigma_sign=1.0) > 0.1
+    assert ch6.equation2_error(gauss3, [np.array([0.2, -0.4, 1.0])]) < 1e-10
+    with pytest.raises(ValueError, match="sigma_sign"):
+        ch6.direct_plane_loss([1.0, 0.0], [0.0, 1.0], sigma_sign=0.5)
+
+
+def test_lemma2_residual_parts(circle):
+    w = np.array([0.3, -2.0])
+    grad = circle.grad(w[None])[0]
+    assert ch6.lemma2_residual(circle, w, grad, part="5") < 1e-14
+    assert ch6.lemma2_residual(circle, w, grad, part="6") < 1e-14
+    assert ch6.lemma2_residual(circle, w, grad, 1, part="5") > 0.01
+    with pytest.raises(ValueError, match="part"):
+        ch6.lemma2_residual(circle, w, grad, part="7")
+
+
+def test_equation7_error(circle):
+    assert ch6.equation7_error(circle, [0.6, -0.8], t_end=1.0) < 1e-8
+    assert ch6.equation7_error(circle, [0.6, -0.8], t_end=1.0, half=1.0) > 0.5
+    with pytest.raises(ValueError, match="t_end"):
+        ch6.equation7_error(circle, [0.6, -0.8], t_end=0.0)
+
+
+def test_expected_norm_z(gauss3):
+    assert ch6.expected_norm_z(gauss3, 20_000, rng=0) < 4.0
+    assert ch6.expected_norm_z(gauss3, 20_000, rng=0, value=math.sqrt(3)) > 10.0
+
+
+def test_across_v_along_flow(circle):
+    t = np.linspace(0.0, 5.0, 6)
+    assert ch6.across_v_along_flow(circle, circle.v, -0.5 * circle.v, t).max() < 1e-14
+    off = ch6.across_v_along_flow(circle, circle.v, [0.8, -0.6], t)
+    assert off[0] == pytest.approx(1.0) and off.min() > 0
