@@ -75,6 +75,7 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/claims_ledger.py --check
+	$(BIN)/python scripts/api_reference.py --check
 	$(BIN)/pytest -p no:cacheprovider $(XDIST) $(wildcard tests) $(NBVAL) $(NB_DIRS)
 
 # The notebooks as other machines run them. Each variant changes the arithmetic of this machine and runs on
