@@ -14,6 +14,8 @@ For the library reference (chapters/reference/, written by scripts/api_reference
 * ``linnet_lib.NAME`` for a name the package re-exports resolves to the entry of the module that
   defines it (``linnet_lib.gradient_flow`` -> ``linnet_lib.training.gradient_flow``): each object is
   documented once, under its module, and the short public spelling still links.
+* A dataclass signature shows ``...`` for a default made by ``default_factory`` (``<factory>`` is not
+  Python and made Sphinx print the whole signature as raw text).
 * A module constant without a ``#:`` doc comment or docstring gets no text, instead of the docstring of
   its type (autodoc otherwise shows ``tuple``'s or ``numpy.ndarray``'s help for it).
 * autosummary's first-sentence cut is fixed: Sphinx 7.4 checks each candidate sentence by parsing the
@@ -116,6 +118,15 @@ def _fixed_extract_summary(original):
     return extract_summary
 
 
+def _dataclass_factory_default(app, what, name, obj, options, signature, return_annotation):
+    """A dataclass field with ``default_factory`` shows ``<factory>`` in the signature, which is not
+    Python: Sphinx then cannot parse the signature and prints it as raw text (``~numpy.ndarray``).
+    ``...`` keeps it valid and still says that there is a default."""
+    if signature and "<factory>" in signature:
+        return signature.replace("<factory>", "..."), return_annotation
+    return None
+
+
 def _use_this_checkout(app, config):
     root = str(Path(app.srcdir).resolve())
     if root not in sys.path:
@@ -128,6 +139,7 @@ def setup(app):
     app.connect("config-inited", _use_this_checkout)
     app.connect("missing-reference", _resolve_reexport)
     app.connect("autodoc-process-docstring", _drop_type_docstring)
+    app.connect("autodoc-process-signature", _dataclass_factory_default)
     from sphinx.ext import autosummary
 
     if not getattr(autosummary.extract_summary, "linnet_fixed", False):

@@ -149,7 +149,7 @@ def module_page(module_name: str) -> str:
 
 def module_table(names: list[str]) -> list[str]:
     lines = ["```{eval-rst}", ".. autosummary::", ""]
-    lines += [f"   {PACKAGE}.{n}" for n in names]
+    lines += [f"   ~{PACKAGE}.{n}" for n in names]
     return lines + ["```", ""]
 
 
@@ -221,12 +221,19 @@ def pages() -> dict[Path, str]:
     return out
 
 
-def toc_sections() -> list[str]:
+def nav_title(module_name: str) -> str:
+    """The page's title in the navigation: the module's name, without the package prefix."""
+    if module_name.startswith(RECIPE_PREFIX) and module_name[len(RECIPE_PREFIX) :].isdigit():
+        return f"{module_name}: Chapter {module_name[len(RECIPE_PREFIX) :]} recipes"
+    return module_name
+
+
+def toc_sections() -> list[tuple[str, str | None]]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     for part in toc.get("parts", []):
         for chapter in part.get("chapters", []):
             if chapter["file"] == TOC_INDEX:
-                return [s["file"] for s in chapter.get("sections", [])]
+                return [(s["file"], s.get("title")) for s in chapter.get("sections", [])]
     return []
 
 
@@ -237,12 +244,13 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     wanted = pages()
     problems = []
-    expected = [f"chapters/reference/{p.stem}" for p in wanted if p.stem != "index"]
-    sections = toc_sections()
-    if sections != expected:
+    expected = [
+        (f"chapters/reference/{p.stem}", nav_title(p.stem)) for p in wanted if p.stem != "index"
+    ]
+    if toc_sections() != expected:
         problems.append(
             f"_toc.yml: the sections of {TOC_INDEX} must be, in this order:\n"
-            + "\n".join(f"      - file: {s}" for s in expected)
+            + "\n".join(f"          - file: {f}\n            title: {t!r}" for f, t in expected)
         )
     stale = [p for p in OUT.glob("*.md") if p not in wanted]
     if args.check:
