@@ -56,6 +56,7 @@ assets: venv
 book: venv assets
 	$(BIN)/jupyter-book build . --builder html --all --warningiserror --nitpick --keep-going
 	$(BIN)/python scripts/check_offline.py _build/html
+	$(BIN)/python scripts/api_reference.py --built _build/html
 	@echo "HTML book: $(CURDIR)/_build/html/index.html"
 
 # The book as students see it: solution cells and {solution} directives removed, solution code

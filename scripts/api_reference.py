@@ -3,6 +3,7 @@
 
     python scripts/api_reference.py           # rewrite chapters/reference/*.md
     python scripts/api_reference.py --check   # exit 1 if a page is out of date or missing from _toc.yml
+    python scripts/api_reference.py --built _build/html   # exit 1 if a public name has no entry
 
 Each page is a few Sphinx autodoc directives (the text itself comes from the docstrings when the book
 is built): one page per module, listing every public name of the module once, in source order. The
@@ -237,11 +238,34 @@ def toc_sections() -> list[tuple[str, str | None]]:
     return []
 
 
+def check_built(html: Path) -> int:
+    """Every module and public name has an entry in the built book's inventory (objects.inv)."""
+    from sphinx.util.inventory import InventoryFile
+
+    with open(html / "objects.inv", "rb") as stream:
+        inventory = InventoryFile.load(stream, "", lambda base, uri: uri)
+    documented = {
+        name for kind, entries in inventory.items() if kind.startswith("py:") for name in entries
+    }
+    names = modules()
+    wanted = [PACKAGE] + [f"{PACKAGE}.{m}" for m in names]
+    wanted += [f"{PACKAGE}.{m}.{n}" for m in names for n in public_names(m)]
+    missing = [name for name in wanted if name not in documented]
+    if missing:
+        print("no entry in the library reference for:\n  " + "\n  ".join(missing), file=sys.stderr)
+        return 1
+    print(f"library reference: all {len(wanted)} modules and public names have an entry")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a page is out of date")
+    parser.add_argument("--built", type=Path, help="check the inventory of a built book instead")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    if args.built:
+        return check_built(args.built)
     wanted = pages()
     problems = []
     expected = [
