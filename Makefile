@@ -56,6 +56,7 @@ assets: venv
 book: venv assets
 	$(BIN)/jupyter-book build . --builder html --all --warningiserror --nitpick --keep-going
 	$(BIN)/python scripts/check_offline.py _build/html
+	$(BIN)/python scripts/api_reference.py --built _build/html
 	@echo "HTML book: $(CURDIR)/_build/html/index.html"
 
 # The book as students see it: solution cells and {solution} directives removed, solution code
@@ -75,6 +76,7 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python scripts/claims_ledger.py --check
+	$(BIN)/python scripts/api_reference.py --check
 	$(BIN)/pytest -p no:cacheprovider $(XDIST) $(wildcard tests) $(NBVAL) $(NB_DIRS)
 
 # The notebooks as other machines run them. Each variant changes the arithmetic of this machine and runs on

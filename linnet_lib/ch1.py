@@ -276,7 +276,8 @@ def orthonormal_pair(shape: tuple[int, int], rng) -> tuple[np.ndarray, np.ndarra
 
 
 def plot_loop_scaling(ax, radii, integrals: dict[int, np.ndarray]) -> None:
-    """|loop integral| against the loop radius, log-log, with a slope-2 guide."""
+    """The absolute value of the loop integral against the loop radius, log-log, with a slope-2
+    guide."""
     radii = np.asarray(radii)
     for n, values in integrals.items():
         ax.loglog(

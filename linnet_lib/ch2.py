@@ -601,8 +601,8 @@ def plot_iterations_vs_depth(
 
 def plot_bands(ax, ratios: dict, title: str) -> None:
     """Scaled singular values of ``W_{L:i}(0)`` and ``W_{i:1}(0) X`` against i, with the band
-    [0.8, 1.2] of Propositions 6.2-6.3. ``ratios`` holds the arrays of :func:`band_ratios`
-    stacked over seeds (shape ``(seeds, L - 1)`` each)."""
+    [0.8, 1.2] of Propositions 6.2-6.3. ``ratios`` holds the arrays of
+    :func:`~linnet_lib.width.band_ratios` stacked over seeds (shape ``(seeds, L - 1)`` each)."""
     keys = ("outer_max", "outer_min", "inner_max", "inner_min")
     missing = [k for k in keys if k not in ratios] if isinstance(ratios, dict) else list(keys)
     if missing:

@@ -76,7 +76,7 @@ def iterations_to(run, threshold: float) -> float:
 def best_step_search(run_with_step, steps_grid: Sequence[float], threshold: float) -> dict:
     """Run ``run_with_step(lr)`` for every step size of the grid and keep the fastest.
 
-    ``run_with_step`` must return a :class:`TrainingResult` (with ``steps``). Returns a dict with
+    ``run_with_step`` must return a :class:`~linnet_lib.training.TrainingResult` (with ``steps``). Returns a dict with
     ``iterations`` (best count, inf if none reaches ``threshold``), ``lr`` (the best step),
     ``counts`` (one per grid value) and ``edge`` (whether the best step is at an end of the grid,
     in which case the grid should be widened).
@@ -126,6 +126,8 @@ def _power(a: np.ndarray, k: float) -> np.ndarray:
     return a**k
 
 
+#: The values of ``terms`` (ablations of the end-to-end update) of :func:`row_counts` and
+#: :func:`row_run`; :func:`family_counts` takes a subset of them.
 UPDATE_TERMS = ("both", "norm", "direction")
 
 
@@ -791,6 +793,7 @@ def _curves(name: str, curves) -> dict:
     return out
 
 
+#: Colours of the curves that are not a depth (the explicit optimisers) in the gap figures.
 OTHER_COLORS = ("#7f7f7f", "#17becf", "#bcbd22", "#e377c2", "#8c564b", "#1f1f1f")
 _DEPTH_STYLES = ("-", "-.", ":")
 

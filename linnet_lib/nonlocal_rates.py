@@ -31,7 +31,7 @@ from .whitened import (
 )
 
 PHASE_THRESHOLD = float(np.sqrt(6.0))
-"""Theorem 4.4's switch: tau is the first time the size ``s`` of ``W`` reaches ``sqrt(6) s_Z``."""
+"""The switch of Theorem 4.4 (tau is the first time the size ``s`` of ``W`` reaches ``sqrt(6) s_Z``)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -251,8 +251,8 @@ def l11_rate(W, Z, depth: int, m: float) -> float:
 
 
 def l11_rate_rank_one(W, Z, depth: int, m: float) -> np.ndarray:
-    """Equation (34) with ``A_W`` from :func:`rank_one_operator`: rank-1 ``W`` (or a stack of them),
-    ``N >= 2``."""
+    """Equation (34) with ``A_W`` from :func:`~linnet_lib.whitened.rank_one_operator`: rank-1 ``W``
+    (or a stack of them), ``N >= 2``."""
     Z = v.matrix("Z", Z)
     W = _stack("W", W, Z.shape)
     Z1 = leading_triplet(Z).Z1

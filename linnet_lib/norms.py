@@ -29,8 +29,9 @@ from .networks import balanced_init, end_to_end, gaussian_init
 from .sensing import CompletionLoss
 from .training import IntegrationError, TrainingResult
 
-#: The observed entries (0-based): (1, 2), (2, 1) and (2, 2) in the notes' 1-based notation.
+#: Rows of the observed entries, 0-based (the entries (1, 2), (2, 1) and (2, 2) of the notes).
 OBSERVED_ROWS = np.array([0, 1, 1])
+#: Columns of the observed entries, 0-based (see ``OBSERVED_ROWS``).
 OBSERVED_COLS = np.array([1, 0, 1])
 
 

@@ -189,6 +189,7 @@ class Adam(Optimizer):
         return f"Adam(lr={self.lr:g}, beta1={self.beta1:g}, beta2={self.beta2:g}, eps={self.eps:g})"
 
 
+#: Every optimiser class of this module, by the name figures and tables use.
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     "gradient descent": GradientDescent,
     "heavy ball": HeavyBall,

@@ -6,6 +6,7 @@ import numbers
 
 import matplotlib as mpl
 
+#: The colour of each depth, the same in every figure of the book (see :func:`depth_color`).
 DEPTH_COLORS = {1: "#4c72b0", 2: "#dd8452", 3: "#55a868", 4: "#c44e52", 5: "#8172b3", 6: "#937860"}
 
 

@@ -25,6 +25,7 @@ from scipy.special import expit
 from . import _validate as val
 from .losses import Loss
 
+#: The input distributions ``data`` can name.
 DATA = ("circle", "gaussian")
 
 # Gauss-Legendre nodes per piece of the graded rule. 12 already reach round-off on every test case;
@@ -123,7 +124,7 @@ class PopulationLogisticLoss(Loss):
     ``ln(1 + e^{-z}) - ln(1 + e^{z}) = -z``, every sample splits as
     ``ln(1 + e^{-y w^T x}) = ln(1 + e^{-|w^T x|}) + max(0, -y w^T x)``, and
     ``E max(0, -y w^T x) = (E|w^T x| - E[y x]^T w) / 2 = (c0 / pi) (r - v^T w)`` by spherical
-    symmetry (``E[y x] = E|v^T x| v``). Hence, exactly,
+    symmetry (``E[y x] = E|v^T x| v``). Hence, exactly::
 
         L(w)      = F(r) + (c0 / pi) (r - v^T w),           F(r) = E ln(1 + exp(-r |x_1|)),
         grad L(w) = F'(r) wbar + (c0 / pi) (wbar - v),      F'(r) = -E[|x_1| sigma(-r |x_1|)],
