@@ -291,7 +291,7 @@ def equation2_error(loss: PopulationLogisticLoss, points, sigma_sign: float = -1
 
 
 def across_v_components(scales, factor=None) -> list[float]:
-    """|component of the brute-force gradient orthogonal to v| at ``w = a v``, v = (0.6, 0.8),
+    """The size of the brute-force gradient's component orthogonal to v at ``w = a v``, v = (0.6, 0.8),
     for each a in ``scales``: on the circle and for the Gaussian ``x = factor z`` (when a
     ``factor`` is given, only the Gaussian)."""
     v = np.array([0.6, 0.8])
@@ -305,8 +305,8 @@ def across_v_components(scales, factor=None) -> list[float]:
 
 
 def span_test_d5(n: int = 100_000, rng=None, count: int = 5) -> tuple[float, float]:
-    """Monte Carlo in d = 5: the largest |part of the sample gradient outside span(w, v)| in units
-    of its standard error, over ``count`` random w, for N(0, I_5) and for an anisotropic Gaussian
+    """Monte Carlo in d = 5: the largest norm of the part of the sample gradient outside
+    span(w, v) in units of its standard error, over ``count`` random w, for N(0, I_5) and for an anisotropic Gaussian
     (standard deviations 1, 2, 0.5, 1.5, 1 along a rotated frame)."""
     gen = _val.rng(rng)
     v = np.eye(5)[0]
@@ -330,7 +330,7 @@ def span_test_d5(n: int = 100_000, rng=None, count: int = 5) -> tuple[float, flo
 def lemma2_residual(
     loss: PopulationLogisticLoss, w, grad, power: int = 2, part: str = "both"
 ) -> float:
-    """Max |residual| of Lemma 2: equation (6) (vector) and equation (5) with ``sin^power``;
+    """The largest absolute residual of Lemma 2: equation (6) (vector) and equation (5) with ``sin^power``;
     ``part='5'`` or ``'6'`` returns one of them."""
     if part not in ("both", "5", "6"):
         raise ValueError(f"part must be 'both', '5' or '6', got {part!r}")
@@ -345,7 +345,7 @@ def lemma2_residual(
 
 
 def lemma2_monte_carlo(loss: PopulationLogisticLoss, n: int, rng=None) -> float:
-    """|sample mean of the left side of (5) - c0 sin^2(theta) / pi| / standard error, at the
+    """``|sample mean of the left side of (5) - c0 sin^2(theta) / pi| / standard error``, at the
     angle 2 pi / 3 and norm 1.5."""
     gen = _val.rng(rng)
     w = plane_frame(loss.v, 2 * math.pi / 3, 1.5)
@@ -697,8 +697,8 @@ def lemma5_ratio(loss, run, fraction: float = 0.99, factor: float = 1.0) -> tupl
 def theorem2_phase2(loss, run, factor: float = 1.0) -> dict:
     """Theorem 2's second phase: n1 = the first step with ``v^T w >= lr c0 (1 + 1/pi)``, the
     smallest delta of condition (11) from n1 on (>= 1 is what the theorem uses), the smallest
-    delta of the paper's sufficient route (``chain``, :func:`~linnet_lib.directional.
-    condition11_chain_delta`) and of ``delta - chain`` (``slack``, >= 0 when the route is valid)
+    delta of the paper's sufficient route (``chain``,
+    :func:`~linnet_lib.directional.condition11_chain_delta`) and of ``delta - chain`` (``slack``, >= 0 when the route is valid)
     from n1 on, and the largest ratio of ``1 - cos`` to Eq. (12) restarted at n1 with delta = 1."""
     c0 = _dr.c0(loss.data)
     W = run["W"]
@@ -778,8 +778,8 @@ def condition11_report(loss, run) -> dict:
     ``(1 - cos)(n) - (1 - cos)(n+1)``, without cancellation) from ``delta_n / (1 + delta_n)`` times
     the gain (``identity``), and from ``1 / (1 + delta_n)`` times it (``swapped``, a control), over
     steps with cos theta(n) > 0 and an angle above ANGLE_FLOOR; and the smallest slack
-    ``delta_n - chain_n`` of the paper's sufficient route (:func:`~linnet_lib.directional.
-    condition11_chain_delta`) with the largest ``(1 + chain_n) / (1 + delta_n)``."""
+    ``delta_n - chain_n`` of the paper's sufficient route
+    (:func:`~linnet_lib.directional.condition11_chain_delta`) with the largest ``(1 + chain_n) / (1 + delta_n)``."""
     c0 = _dr.c0(loss.data)
     W, lrs = run["W"], run["lrs"]
     delta = _dr.condition11_delta(loss.v, W, c0, lrs)
@@ -1162,9 +1162,9 @@ def _turn(loss, w0, depth: int, t_max: float) -> tuple[float, np.ndarray]:
 
 
 class FreshBatches:
-    """Fresh mini-batches of ``size`` samples from a :class:`PopulationLogisticLoss`, one per SGD
+    """Fresh mini-batches of ``size`` samples from a :class:`~linnet_lib.population_logistic.PopulationLogisticLoss`, one per SGD
     step, for ``gradient_descent(..., step_loss=batches)``: ``batches(k)`` is the
-    :class:`EmpiricalLogisticLoss` of batch k and ``batches.batch(k)`` its ``(X, y)``.
+    :class:`~linnet_lib.population_logistic.EmpiricalLogisticLoss` of batch k and ``batches.batch(k)`` its ``(X, y)``.
 
     Batches must be asked for in order (k = 0, 1, 2, ...). They are drawn ``chunk`` at a time by
     one call of ``loss.sample`` (``chunk x size`` samples, split into consecutive columns); on the
