@@ -257,6 +257,10 @@ def mutant_child(mutant: dict, tmp: str, out: Path) -> None:
     """Body of a forked child: every notebook of the mutant in order, result as JSON in ``out``."""
     sys.path.insert(0, tmp)
     os.environ["PYTHONPATH"] = tmp
+    # The fork server never imports linnet_lib, but a parent that did (a test worker) must not hand
+    # its copy to the child: forget it, so that the notebooks import the mutant.
+    for name in [m for m in sys.modules if m == "linnet_lib" or m.startswith("linnet_lib.")]:
+        del sys.modules[name]
     result = {"outcome": "survived", "notebook": "", "label": "", "detail": ""}
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)

@@ -121,7 +121,7 @@ def test_fork_server_reports_checks_errors_and_survivors(tmp_path):
         )
     results = {}
     runner.run_forked(mutants, 2, lambda m, r: results.__setitem__(m["id"], r))
-    assert results["check"]["outcome"] == "check"
+    assert results["check"]["outcome"] == "check", results["check"]["detail"]
     assert results["check"]["label"] == "own-test-label"
     assert results["error"]["outcome"] == "error"
     assert "ZeroDivisionError" in results["error"]["detail"]
