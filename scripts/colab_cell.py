@@ -32,10 +32,12 @@ README = ROOT / "README.md"
 NOTEBOOK_DIRS = ("chapters", "exercises")
 CELL_ID = "colab-install"
 CELL_TAGS = ["remove-cell"]
-README_BEGIN = "<!-- launch-links: written by scripts/colab_cell.py from _config.yml; do not edit -->"
+README_BEGIN = (
+    "<!-- launch-links: written by scripts/colab_cell.py from _config.yml; do not edit -->"
+)
 README_END = "<!-- /launch-links -->"
 
-CELL_TEMPLATE = '''\
+CELL_TEMPLATE = """\
 # In Google Colab only: install linnet_lib from the book's repository. Any
 # other place (Binder, a clone set up by make) has it: this does nothing.
 import sys
@@ -47,7 +49,7 @@ if "google.colab" in sys.modules:
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", package],
         check=True,
-    )'''
+    )"""
 
 README_TEMPLATE = """\
 - install the library alone (as the Colab cell does): `pip install {target}`
@@ -176,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     for path in changed:
         print(f"updated {path.relative_to(ROOT)}")
     if any(p.suffix == ".ipynb" for p in changed):
-        print("re-run the changed notebooks (make execute NB=...) so outputs come from one clean run")
+        print(
+            "re-run the changed notebooks (make execute NB=...) so outputs come from one clean run"
+        )
     return 0
 
 
