@@ -20,11 +20,11 @@ must come from one clean top-to-bottom run.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import subprocess
 import sys
 from pathlib import Path
-
-import nbformat
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "_config.yml"
@@ -59,6 +59,8 @@ README_TEMPLATE = """\
 
 def repository() -> tuple[str, str]:
     """The repository address and branch, from ``_config.yml`` (the only place they are written)."""
+    import yaml
+
     config = yaml.safe_load(CONFIG.read_text())
     repo = config["repository"]
     url = repo["url"].rstrip("/")
@@ -114,6 +116,8 @@ def update_notebook(nb, source: str) -> bool:
         return changed
     if any(is_colab_cell(c) for c in nb.cells):
         raise ValueError(f"a {CELL_ID!r} cell exists but is not the first cell")
+    import nbformat
+
     cell = nbformat.v4.new_code_cell(source=source, metadata={"tags": list(CELL_TAGS)})
     cell["id"] = CELL_ID
     nb.cells.insert(0, cell)
@@ -143,10 +147,54 @@ def update_readme(text: str, block: str) -> str:
     return text[:start] + block + text[end + len(README_END) :]
 
 
+def run_cell(source: str, in_colab: bool) -> None:
+    """Execute the cell's code in a fresh namespace, with or without a stand-in google.colab module."""
+    fake = "google.colab" not in sys.modules and in_colab
+    if fake:
+        sys.modules["google.colab"] = type(sys)("google.colab")
+    try:
+        exec(compile(source, "<colab cell>", "exec"), {"__name__": "__main__"})
+    finally:
+        if fake:
+            del sys.modules["google.colab"]
+
+
+def try_install(target: str) -> int:
+    """The cell in an environment without linnet_lib: a no-op outside Colab, an install inside it."""
+    source = CELL_TEMPLATE.format(target=target)
+    if importlib.util.find_spec("linnet_lib") is not None:
+        print("colab_cell: linnet_lib is importable before the test; use a fresh environment")
+        return 1
+    run_cell(source, in_colab=False)
+    importlib.invalidate_caches()
+    if importlib.util.find_spec("linnet_lib") is not None:
+        print("colab_cell: outside Colab the cell installed something")
+        return 1
+    print(f"colab_cell: outside Colab the cell did nothing; as in Colab it installs {target}")
+    run_cell(source, in_colab=True)
+    # A fresh interpreter, as the notebook's next cell would see it (same process would also work).
+    probe = "import linnet_lib, sys; assert linnet_lib.__file__.startswith(sys.prefix); print(linnet_lib.__file__)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    if done.returncode:
+        print(done.stderr)
+        return 1
+    print(f"colab_cell: import linnet_lib works, from {done.stdout.strip()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="report, change nothing")
+    parser.add_argument(
+        "--try-install",
+        metavar="TARGET",
+        help="run the cell's code here with TARGET as the package: as outside Colab, then as in Colab",
+    )
     args = parser.parse_args(argv)
+    if args.try_install:
+        return try_install(args.try_install)
+    import nbformat
+
     url, branch = repository()
     source = cell_source(url, branch)
     problems, changed = [], []
