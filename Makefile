@@ -40,6 +40,7 @@ help:
 	@echo "make bench         time every notebook and the unit tests (nothing is overwritten)"
 	@echo "make binder-check  a fresh venv from binder/ alone runs three notebooks (Binder's environment)"
 	@echo "make colab-check   the notebooks' Colab cell installs linnet_lib from a local git clone into a fresh venv"
+	@echo "make binder-freeze regenerate binder/requirements.txt from BINDER_DEPS under the pins of requirements.txt"
 	@echo "make freeze        regenerate requirements.txt from a clean venv (authors only)"
 	@echo "make clean         remove build outputs (keeps .venv)"
 
