@@ -168,14 +168,16 @@ binder-freeze:
 	mv binder/requirements.txt.new binder/requirements.txt
 	rm -rf build/freeze-binder
 
-# What the notebooks' first cell does in Colab, done here. A fresh venv gets the run-time packages of
-# binder/requirements.txt (standing in for the packages Colab has preinstalled) but not linnet_lib; the
-# cell's code then runs once as outside Colab (it must do nothing) and once with google.colab faked, when
-# it must pip-install git+file://<this repository>@HEAD (committed files only) so that linnet_lib imports.
+# What the notebooks' first cell does in Colab, done here. A fresh venv gets what `import linnet_lib` needs
+# (numpy, scipy, matplotlib at the pins of requirements.txt, standing in for Colab's preinstalled packages)
+# but not linnet_lib; the cell's code then runs once as outside Colab (it must do nothing) and once with
+# google.colab faked, when it must pip-install git+file://<this repository>@HEAD (committed files only,
+# with its declared dependencies, as in Colab) so that linnet_lib imports from the venv.
 colab-check: venv
 	rm -rf build/colab-venv
 	$(BOOTSTRAP_PYTHON) -m venv build/colab-venv
-	build/colab-venv/bin/python -m pip install --quiet --disable-pip-version-check -r binder/requirements.txt
+	build/colab-venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.txt \
+		numpy scipy matplotlib
 	cd build && env -u PYTHONPATH colab-venv/bin/python ../scripts/colab_cell.py \
 		--try-install "git+file://$(CURDIR)@$$(git rev-parse HEAD)"
 
