@@ -52,7 +52,8 @@ if "google.colab" in sys.modules:
     )"""
 
 README_TEMPLATE = """\
-- install the library alone (as the Colab cell does): `pip install {target}`
+- the library alone, as the Colab cell installs it (next to numpy, scipy and matplotlib):
+  `pip install {target}`
 - Binder: <{binder}>
 - Colab, e.g. Section 1.1: <{colab}>"""
 
