@@ -183,7 +183,7 @@ def printed_balance_gap(layers) -> float:
                 f"(layers {j + 2} and {j + 1}): it is dimension-inconsistent"
             )
         gaps.append(np.linalg.norm(left - right))
-    return float(max(gaps, default=0.0))
+    return float(np.max(gaps, initial=0.0))
 
 
 def product_velocity(layers, loss) -> np.ndarray:
