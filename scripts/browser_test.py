@@ -19,7 +19,8 @@ at the desktop size:
   empty alt, or myst-nb's default: the image's file name; figures get theirs from the cell metadata
   ``mystnb.image.alt``);
 * traceback text ("Traceback (most recent call last)", or a cell output of an error) and MathJax
-  errors (``mjx-merror`` elements, anything with ``data-mjx-error``, "Math input error");
+  errors (``mjx-merror`` elements, anything with ``data-mjx-error``, "Math input error", and an
+  undefined macro, which MathJax shows as its name in red);
 * fewer or more result boxes than the page's source states: sphinx-proof boxes (``{prf:...}``),
   exercises (``{exercise}``, ``{exercise-start}``) and solutions (``{solution}``, ``{solution-start}``)
   counted in the notebook's (or Markdown file's) markdown against the rendered page;
@@ -133,8 +134,12 @@ MEASURE = """
     // Tracebacks and MathJax errors: text anywhere in the article, error outputs, error nodes.
     articleText: document.querySelector('article')?.innerText || '',
     errorOutputs: document.querySelectorAll('.cell_output .traceback, .cell_output .output.error').length,
-    mathErrors: [...document.querySelectorAll('mjx-merror, [data-mjx-error], .mjx-output-error')]
-        .map((el) => el.getAttribute('data-mjx-error') || el.textContent.slice(0, 80)),
+    mathErrors: [...new Set([...document.querySelectorAll('mjx-merror, [data-mjx-error], .mjx-output-error')]
+        .map((el) => el.getAttribute('data-mjx-error') || el.textContent.slice(0, 80))
+        // An undefined macro is no error for MathJax: it shows its name in red (package noundefined).
+        .concat([...document.querySelectorAll('mjx-assistive-mml mtext[mathcolor="red"]')]
+            .filter((el) => el.textContent.startsWith('\\\\'))
+            .map((el) => `undefined macro ${el.textContent}`)))],
     boxes: {
       prf: document.querySelectorAll('div.admonition.proof').length,
       exercise: document.querySelectorAll('div.admonition.exercise').length,
