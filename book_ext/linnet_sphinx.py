@@ -9,6 +9,9 @@
 * The toggles that open a section of the navigation (a ``<summary>`` holding only a chevron icon)
   get an accessible name, "Show the sections of <title>": without one a screen reader announces
   an unnamed control (axe-core's rule summary-name, checked by ``make browser-test``).
+* Bibliography entries are list items: docutils writes ``role="list"`` on the citation list and the
+  deprecated DPUB role ``doc-biblioentry`` on its entries, which is no list item to assistive
+  technology (axe-core's rule aria-required-children); the entries get ``role="listitem"``.
 
 For the library reference (chapters/reference/, written by scripts/api_reference.py):
 
@@ -76,6 +79,12 @@ def _name_nav_toggles(app, pagename, templatename, context, doctree):
 
     named.linnet_named = True
     context["generate_toctree_html"] = named
+
+
+def _citation_list_items(app, pagename, templatename, context, doctree):
+    body = context.get("body")
+    if body and 'role="doc-biblioentry"' in body:
+        context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
 
 
 def _resolve_reexport(app, env, node, contnode):
@@ -180,6 +189,7 @@ def setup(app):
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     # After pydata-sphinx-theme (priority 500) has put its navigation builder into the context.
     app.connect("html-page-context", _name_nav_toggles, priority=900)
+    app.connect("html-page-context", _citation_list_items, priority=900)
     # Early (priority 200, before the widget manager's files), not deferred.
     app.add_js_file("linnet-mathjax-hub.js", priority=200)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

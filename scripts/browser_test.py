@@ -79,6 +79,12 @@ AXE_OPTIONS = {"resultTypes": ["violations"], "preload": False}
 # colour-contrast rule, which measures every text element, takes minutes on it. Its colours are
 # checked on the summary table and on the first chapter's entries; the other chapters' entries,
 # the same elements with the same classes, are left out of that one rule (all other rules see them).
+# Third-party widget: the views that the Jupyter widget manager draws from a page's stored widget
+# state (the "Explore" sections) have sliders without an accessible name and draw their figure as an
+# <img> without alt text; neither is in our HTML (the manager builds them in the browser), and each
+# such figure has a static twin beside it with alt text from the cell metadata. Only these elements
+# are left out of the audit and of the alt-text check; the rest of each widget is audited.
+WIDGET_EXCLUDE = [[".widget-slider [role=slider]"], [".widget-output .jp-RenderedImage img"]]
 CONTRAST_SAMPLE_EXCLUDE = {
     "chapters/claims-ledger.html": "section#claims-ledger > section:nth-of-type(n+3)",
 }
@@ -126,7 +132,7 @@ MEASURE = """
     // Images: every <img> must have loaded and say what it shows (not myst-nb's default alt, the path).
     imagesBroken: [...document.images].filter((im) => im.complete && im.naturalWidth === 0
         || !im.complete).map((im) => im.getAttribute('src')),
-    imagesNoAlt: [...document.images].filter((im) => {
+    imagesNoAlt: [...document.images].filter((im) => !im.closest('.widget-output')).filter((im) => {
         const alt = (im.getAttribute('alt') || '').trim();
         return !alt || alt === im.getAttribute('src') || /\\.(png|jpe?g|gif|svg|webp)$/i.test(alt);
     }).map((im) => im.getAttribute('src')),
@@ -200,13 +206,15 @@ def expected_boxes(html: Path, rel: str) -> dict[str, int] | None:
 
 def audit(axe: Axe, page, contrast_exclude: str | None) -> list[dict]:
     """axe-core's violations on the page (all rules, one run; two where colour contrast is sampled)."""
+    context = {"exclude": WIDGET_EXCLUDE}
     if contrast_exclude is None:
-        return axe.run(page, options=AXE_OPTIONS).response["violations"]
+        return axe.run(page, context, AXE_OPTIONS).response["violations"]
     others = {**AXE_OPTIONS, "rules": {"color-contrast": {"enabled": False}}}
     contrast = {**AXE_OPTIONS, "runOnly": ["color-contrast"]}
+    sampled = {"exclude": [*WIDGET_EXCLUDE, [contrast_exclude]]}
     return (
-        axe.run(page, options=others).response["violations"]
-        + axe.run(page, {"exclude": [[contrast_exclude]]}, contrast).response["violations"]
+        axe.run(page, context, others).response["violations"]
+        + axe.run(page, sampled, contrast).response["violations"]
     )
 
 
