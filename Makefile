@@ -134,7 +134,7 @@ student: venv
 DIRECT_DEPS := "jupyter-book<2" "sphinx-book-theme<1.4" sphinx-proof sphinx-exercise \
 	sphinxcontrib-bibtex linkify-it-py django-static-mathjax numpy scipy matplotlib cvxpy \
 	ipykernel ipywidgets scikit-learn nbclient nbconvert nbformat jupytext nbval nbgrader pytest \
-	pytest-xdist hypothesis ruff pyyaml playwright
+	pytest-xdist hypothesis ruff pyyaml playwright axe-playwright-python
 freeze:
 	rm -rf build/freeze-venv
 	$(BOOTSTRAP_PYTHON) -m venv build/freeze-venv

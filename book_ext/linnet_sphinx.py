@@ -6,6 +6,12 @@
 * ``linnet-mathjax-hub.js`` gives MathJax 3 the one MathJax 2 call that the Jupyter widget manager
   makes (``MathJax.Hub.Queue``), so pages with stored widgets typeset their labels instead of
   throwing "Cannot read properties of undefined (reading 'Queue')".
+* The toggles that open a section of the navigation (a ``<summary>`` holding only a chevron icon)
+  get an accessible name, "Show the sections of <title>": without one a screen reader announces
+  an unnamed control (axe-core's rule summary-name, checked by ``make browser-test``).
+* Bibliography entries are list items: docutils writes ``role="list"`` on the citation list and the
+  deprecated DPUB role ``doc-biblioentry`` on its entries, which is no list item to assistive
+  technology (axe-core's rule aria-required-children); the entries get ``role="listitem"``.
 
 For the library reference (chapters/reference/, written by scripts/api_reference.py):
 
@@ -45,6 +51,40 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
             seen.add(key)
             kept.append(script)
     context["script_files"] = kept
+
+
+def _label_nav_toggles(html: str) -> str:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for summary in soup.select("details > summary"):
+        if summary.get("aria-label") or summary.get_text(strip=True):
+            continue
+        item = summary.find_parent("li")
+        link = item.find("a") if item else None
+        title = link.get_text(" ", strip=True) if link else ""
+        summary["aria-label"] = f"Show the sections of {title}" if title else "Show the sections"
+    return str(soup)
+
+
+def _name_nav_toggles(app, pagename, templatename, context, doctree):
+    """Wrap the theme's navigation builder so that its section toggles have a name."""
+    generate = context.get("generate_toctree_html")
+    if generate is None or getattr(generate, "linnet_named", False):
+        return
+    from markupsafe import Markup
+
+    def named(*args, **kwargs):
+        return Markup(_label_nav_toggles(str(generate(*args, **kwargs))))
+
+    named.linnet_named = True
+    context["generate_toctree_html"] = named
+
+
+def _citation_list_items(app, pagename, templatename, context, doctree):
+    body = context.get("body")
+    if body and 'role="doc-biblioentry"' in body:
+        context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
 
 
 def _resolve_reexport(app, env, node, contnode):
@@ -147,6 +187,9 @@ def setup(app):
         autosummary.extract_summary.linnet_fixed = True
     # Late (priority 900): after every other extension has added its scripts to the page.
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    # After pydata-sphinx-theme (priority 500) has put its navigation builder into the context.
+    app.connect("html-page-context", _name_nav_toggles, priority=900)
+    app.connect("html-page-context", _citation_list_items, priority=900)
     # Early (priority 200, before the widget manager's files), not deferred.
     app.add_js_file("linnet-mathjax-hub.js", priority=200)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -12,7 +12,23 @@ Run by `make browser-test` after `make book`. The pages are served from `_build/
   inside their own box).
 
 On every page, a console error, an uncaught page error, a failed request (HTTP status 400 or more,
-or a request that fails) or a request to any host other than the local server fails the run.
+or a request that fails) or a request to any host other than the local server fails the run; so do,
+at the desktop size:
+
+* an image that did not load (``naturalWidth`` 0) or that has no alt text saying what it shows (an
+  empty alt, or myst-nb's default: the image's file name; figures get theirs from the cell metadata
+  ``mystnb.image.alt``);
+* traceback text ("Traceback (most recent call last)", or a cell output of an error) and MathJax
+  errors (``mjx-merror`` elements, anything with ``data-mjx-error``, "Math input error", and an
+  undefined macro, which MathJax shows as its name in red);
+* fewer or more result boxes than the page's source states: sphinx-proof boxes (``{prf:...}``),
+  exercises (``{exercise}``, ``{exercise-start}``) and solutions (``{solution}``, ``{solution-start}``)
+  counted in the notebook's (or Markdown file's) markdown against the rendered page;
+* an accessibility violation of impact "serious" or "critical" found by axe-core (the copy bundled
+  with the pinned ``axe-playwright-python``, injected into the page: no network), run once per page
+  in the same page load.
+
+Last, the search page must find "balanced" (``search.html?q=balanced`` lists at least one result).
 """
 
 from __future__ import annotations
@@ -20,6 +36,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -27,6 +44,8 @@ import sys
 import threading
 from pathlib import Path
 
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +61,33 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# Directives in a page's source that each render as one box: sphinx-proof results (class "proof"),
+# sphinx-exercise exercises and solutions (gated ones open with the -start directive).
+DIRECTIVE = re.compile(
+    r"^ {0,3}(?::{3,}|`{3,})\{(prf:[a-z]+|exercise|exercise-start|solution|solution-start)\}", re.M
+)
+BOX_KIND = {"exercise-start": "exercise", "solution-start": "solution"}
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)|Math input error|Math output error")
+# axe-core impacts that fail the run ("minor" and "moderate" are printed as a count only).
+AXE_FAIL = ("serious", "critical")
+# "preload": false: axe would otherwise re-fetch every stylesheet and resolve their @import against the
+# page's address instead of the stylesheet's (the theme's `@import "../basic.css"` then 404s); the
+# computed styles it checks come from the browser either way.
+AXE_OPTIONS = {"resultTypes": ["violations"], "preload": False}
+# The claims ledger is one template repeated for every result of the book (23 000 elements): axe's
+# colour-contrast rule, which measures every text element, takes minutes on it. Its colours are
+# checked on the summary table and on the first chapter's entries; the other chapters' entries,
+# the same elements with the same classes, are left out of that one rule (all other rules see them).
+# Third-party widget: the views that the Jupyter widget manager draws from a page's stored widget
+# state (the "Explore" sections) have sliders without an accessible name and draw their figure as an
+# <img> without alt text; neither is in our HTML (the manager builds them in the browser), and each
+# such figure has a static twin beside it with alt text from the cell metadata. Only these elements
+# are left out of the audit and of the alt-text check; the rest of each widget is audited.
+WIDGET_EXCLUDE = [[".widget-slider [role=slider]"], [".widget-output .jp-RenderedImage img"]]
+CONTRAST_SAMPLE_EXCLUDE = {
+    "chapters/claims-ledger.html": "section#claims-ledger > section:nth-of-type(n+3)",
+}
 
 # Raw TeX a reader could see: \( \) \[ \] delimiters, $\command, or a TeX command with a brace.
 RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\\[A-Za-z]|\\(?:ell|mathbb|frac|sigma|top)\b")
@@ -83,6 +129,28 @@ MEASURE = """
         + '\\n' + document.title,
     prose: prose,
     articleWidth: document.querySelector('article')?.clientWidth || 0,
+    // Images: every <img> must have loaded and say what it shows (not myst-nb's default alt, the path).
+    imagesBroken: [...document.images].filter((im) => im.complete && im.naturalWidth === 0
+        || !im.complete).map((im) => im.getAttribute('src')),
+    imagesNoAlt: [...document.images].filter((im) => !im.closest('.widget-output')).filter((im) => {
+        const alt = (im.getAttribute('alt') || '').trim();
+        return !alt || alt === im.getAttribute('src') || /\\.(png|jpe?g|gif|svg|webp)$/i.test(alt);
+    }).map((im) => im.getAttribute('src')),
+    images: document.images.length,
+    // Tracebacks and MathJax errors: text anywhere in the article, error outputs, error nodes.
+    articleText: document.querySelector('article')?.innerText || '',
+    errorOutputs: document.querySelectorAll('.cell_output .traceback, .cell_output .output.error').length,
+    mathErrors: [...new Set([...document.querySelectorAll('mjx-merror, [data-mjx-error], .mjx-output-error')]
+        .map((el) => el.getAttribute('data-mjx-error') || el.textContent.slice(0, 80))
+        // An undefined macro is no error for MathJax: it shows its name in red (package noundefined).
+        .concat([...document.querySelectorAll('mjx-assistive-mml mtext[mathcolor="red"]')]
+            .filter((el) => el.textContent.startsWith('\\\\'))
+            .map((el) => `undefined macro ${el.textContent}`)))],
+    boxes: {
+      prf: document.querySelectorAll('div.admonition.proof').length,
+      exercise: document.querySelectorAll('div.admonition.exercise').length,
+      solution: document.querySelectorAll('div.admonition.solution').length,
+    },
   };
 }
 """
@@ -117,6 +185,50 @@ def pages(html: Path, only: list[str] | None) -> list[str]:
     if only:
         found = [p for p in found if any(o in p for o in only)]
     return found
+
+
+def expected_boxes(html: Path, rel: str) -> dict[str, int] | None:
+    """The boxes the page's source states: its notebook's markdown cells, or its Markdown file."""
+    stem = ROOT / rel.removesuffix(".html")
+    if stem.with_suffix(".ipynb").exists():
+        cells = json.loads(stem.with_suffix(".ipynb").read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    elif stem.with_suffix(".md").exists():
+        text = stem.with_suffix(".md").read_text()
+    else:  # a page Sphinx makes itself (index, search)
+        return None
+    counts = {"prf": 0, "exercise": 0, "solution": 0}
+    for match in DIRECTIVE.finditer(text):
+        kind = match.group(1)
+        counts["prf" if kind.startswith("prf:") else BOX_KIND.get(kind, kind)] += 1
+    return counts
+
+
+def audit(axe: Axe, page, contrast_exclude: str | None) -> list[dict]:
+    """axe-core's violations on the page (all rules, one run; two where colour contrast is sampled)."""
+    context = {"exclude": WIDGET_EXCLUDE}
+    if contrast_exclude is None:
+        return axe.run(page, context, AXE_OPTIONS).response["violations"]
+    others = {**AXE_OPTIONS, "rules": {"color-contrast": {"enabled": False}}}
+    contrast = {**AXE_OPTIONS, "runOnly": ["color-contrast"]}
+    sampled = {"exclude": [*WIDGET_EXCLUDE, [contrast_exclude]]}
+    return (
+        axe.run(page, context, others).response["violations"]
+        + axe.run(page, sampled, contrast).response["violations"]
+    )
+
+
+def search_finds(context, base: str, word: str) -> int:
+    """How many results Sphinx's search page lists for ``word`` (0 if none within 30 s)."""
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/search.html?q={word}")
+        page.wait_for_selector("#search-results ul.search li", timeout=30_000)
+        return page.locator("#search-results ul.search li").count()
+    except PlaywrightTimeout:
+        return 0
+    finally:
+        page.close()
 
 
 def wait_for_math(page) -> None:
@@ -157,6 +269,8 @@ def main() -> int:
     failures: list[str] = []
     code_total = code_wide = 0
     console: list[str] = []
+    axe = Axe()
+    axe_minor = 0
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         desktop = browser.new_context(viewport=DESKTOP)
@@ -210,6 +324,32 @@ def main() -> int:
                 if hit:
                     context = m[where][max(hit.start() - 40, 0) : hit.end() + 40].replace("\n", " ")
                     failures.append(f"{rel}: raw TeX in the {where}: ...{context}...")
+            for src in m["imagesBroken"]:
+                failures.append(f"{rel}: image did not load: {src}")
+            for src in m["imagesNoAlt"]:
+                failures.append(f"{rel}: image without alt text saying what it shows: {src}")
+            hit = TRACEBACK.search(m["articleText"])
+            if hit:
+                failures.append(f"{rel}: error text on the page: {hit.group(0)!r}")
+            if m["errorOutputs"]:
+                failures.append(f"{rel}: {m['errorOutputs']} error outputs (tracebacks) shown")
+            for error in m["mathErrors"]:
+                failures.append(f"{rel}: MathJax error: {error[:120]}")
+            expected = expected_boxes(html, rel)
+            if expected is not None and expected != m["boxes"]:
+                failures.append(
+                    f"{rel}: result boxes in the source {expected}, on the page {m['boxes']}"
+                )
+            violations = audit(axe, page, CONTRAST_SAMPLE_EXCLUDE.get(rel))
+            for v in violations:
+                if v["impact"] in AXE_FAIL:
+                    targets = ", ".join(str(n["target"][0]) for n in v["nodes"][:3])
+                    failures.append(
+                        f"{rel}: accessibility ({v['impact']}) {v['id']}: {v['help']} "
+                        f"[{len(v['nodes'])} elements: {targets}]"
+                    )
+                else:
+                    axe_minor += 1
             if not args.no_screenshots:
                 target = shots / (rel.replace("/", "__").removesuffix(".html") + ".png")
                 page.screenshot(path=str(target), full_page=True)
@@ -226,8 +366,14 @@ def main() -> int:
             small.close()
             print(
                 f"{m['outputs']} outputs ({len(m['outputsCut'])} cut), "
-                f"{m['code']} code ({m['codeWide']} wide), article {m['articleWidth']} px"
+                f"{m['code']} code ({m['codeWide']} wide), {m['images']} images, "
+                f"{sum(m['boxes'].values())} boxes, {len(violations)} axe violations, "
+                f"article {m['articleWidth']} px"
             )
+        found = search_finds(desktop, base, "balanced")
+        print(f"search page: {found} results for 'balanced'")
+        if not found:
+            failures.append("search.html?q=balanced lists no result")
         browser.close()
     server.shutdown()
     share = code_wide / code_total if code_total else 0.0
@@ -239,6 +385,7 @@ def main() -> int:
             f"{code_wide} of {code_total} code blocks overflow at 1280 px "
             f"(more than {MAX_CODE_OVERFLOW:.0%})"
         )
+    print(f"axe-core: {axe_minor} minor or moderate violations (not failing)")
     failures += sorted(set(console))
     if failures:
         print(f"browser test FAILED: {len(failures)} problems", file=sys.stderr)
