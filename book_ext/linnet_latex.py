@@ -9,6 +9,12 @@
   texlive-fonts-extra (about 1.4 GB installed), so the build writes a two-line ``bbm.sty`` beside the
   .tex file that maps ``\\mathbbm`` to ``\\mathbb`` (unicode-math provides it) and the PDF needs only
   the small TeX Live packages listed in the Makefile's ``pdf`` target.
+* Two characters of the text have no glyph in some FreeSerif/FreeSans faces (Sphinx's XeLaTeX fonts):
+  the subscript p of "ℓₚ" (italic and bold faces) and the circled two of "remark ②" (bold faces).
+  They are typeset from the regular face or as a subscript instead; PDF bookmarks keep the character.
+* sphinx-exercise labels an exercise in LaTeX only as ``exercise:<label>``, while a ``{ref}`` to it
+  points to Sphinx's ``<docname>:<label>``: every reference to an exercise was an undefined hyperlink.
+  Exercises get Sphinx's labels as well.
 """
 
 from __future__ import annotations
@@ -19,6 +25,14 @@ BBM_STUB = r"""\NeedsTeXFormat{LaTeX2e}
 \ProvidesPackage{bbm}[2024/01/01 linnet stub: \string\mathbbm\space as \string\mathbb]
 \providecommand{\mathbbm}[1]{\mathbb{#1}}
 """
+
+
+# Text characters typeset by a replacement in the PDF (first argument of \texorpdfstring); the PDF
+# bookmarks (second argument) keep the character itself.
+CHARACTER_REPLACEMENTS = {
+    "ₚ": r"\textsubscript{p}",
+    "②": r"{\normalfont ②}",
+}
 
 
 def latex_macros(mathjax_macros: dict) -> str:
@@ -51,7 +65,39 @@ def _write_bbm_stub(app):
         (Path(app.outdir) / "bbm.sty").write_text(BBM_STUB)
 
 
+def _replace_missing_glyphs(app):
+    from sphinx.builders.latex import LaTeXBuilder
+    from sphinx.util import texescape
+
+    if not isinstance(app.builder, LaTeXBuilder):
+        return
+    # Sphinx fills these maps in the LaTeX builder's init(), which runs before builder-inited.
+    for char, latex in CHARACTER_REPLACEMENTS.items():
+        texescape._tex_escape_map_without_unicode[ord(char)] = (
+            f"\\texorpdfstring{{{latex}}}{{{char}}}"
+        )
+
+
+def _label_exercises(app):
+    """Give each exercise Sphinx's LaTeX label (``<docname>:<id>``) besides sphinx-exercise's own."""
+    from sphinx.builders.latex import LaTeXBuilder
+    from sphinx_exercise.nodes import exercise_enumerable_node, exercise_node
+
+    if not isinstance(app.builder, LaTeXBuilder):
+        return
+    for node_class in (exercise_node, exercise_enumerable_node):
+        visit, depart = app.registry.translation_handlers["latex"][node_class.__name__]
+
+        def labelled_visit(self, node, visit=visit):
+            self.body.append(self.hypertarget_to(node, anchor=True))
+            visit(self, node)
+
+        app.registry.add_translation_handlers(node_class, latex=(labelled_visit, depart))
+
+
 def setup(app):
     app.connect("config-inited", _add_macros_to_preamble)
     app.connect("builder-inited", _write_bbm_stub)
+    app.connect("builder-inited", _replace_missing_glyphs)
+    app.connect("builder-inited", _label_exercises)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
