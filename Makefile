@@ -25,7 +25,7 @@ NOTEBOOKS = $(shell find $(NB_DIRS) -name '*.ipynb' -not -path '*/.ipynb_checkpo
 NB ?= $(NOTEBOOKS)
 CELL_TIMEOUT := 120
 
-.PHONY: help venv assets book book-student pdf tex test test-portable mutants browser-test chromium execute bench student freeze clean
+.PHONY: help venv assets book book-student pdf pdf-book pdf-student tex test test-portable mutants browser-test chromium execute bench student freeze clean
 
 help:
 	@echo "make book          set up .venv and _vendor/, build the HTML book strictly -> _build/html/index.html"
@@ -72,12 +72,12 @@ book-student: venv assets
 # The PDF edition: Jupyter Book's LaTeX builder (strict, like `make book`), then latexmk with XeLaTeX, for
 # the book and for the student edition (sources from make_student.py, as for book-student); each PDF is
 # checked by scripts/check_pdf.py (page count, titles, boxes, figures, bibliography, the LaTeX log).
-# TeX Live comes from Debian, installed here with apt-get when missing (about 700 MB, without the
+# TeX Live comes from Debian, installed here with apt-get when missing (110 MB download, 450 MB on disk; no
 # recommended packages). max_print_line keeps TeX from wrapping log messages that check_pdf.py reads.
 TEX_PACKAGES := texlive-xetex texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
 	fonts-freefont-otf latexmk poppler-utils
 TEX_COMMANDS := xelatex latexmk kpsewhich pdfinfo pdftotext pdfimages
-LATEXMK := max_print_line=10000 latexmk -xelatex -interaction=nonstopmode -halt-on-error -quiet
+LATEXMK := LATEXOPTS= max_print_line=10000 latexmk -xelatex -interaction=nonstopmode -halt-on-error -quiet
 PDF_MIN_PAGES := 300
 tex:
 	@if ! { for c in $(TEX_COMMANDS); do command -v $$c; done && kpsewhich polyglossia.sty fncychap.sty \
@@ -87,19 +87,26 @@ tex:
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES) >/dev/null; \
 	fi
 
+# The two editions build side by side (two jobs: each build is mostly one process).
 pdf: venv tex
-	rm -rf _build/latex _build/pdf && mkdir -p _build/pdf
+	rm -rf _build/pdf && mkdir -p _build/pdf
+	$(MAKE) -j2 --output-sync=target pdf-book pdf-student
+	@echo "PDF book: $(CURDIR)/_build/pdf/linnet.pdf; student edition: $(CURDIR)/_build/pdf/linnet-student.pdf"
+
+pdf-book:
+	rm -rf _build/latex
 	$(BIN)/jupyter-book build . --builder latex --all --warningiserror --nitpick --keep-going
 	cd _build/latex && $(LATEXMK) linnet.tex
 	cp _build/latex/linnet.pdf _build/pdf/linnet.pdf
 	$(BIN)/python scripts/check_pdf.py _build/pdf/linnet.pdf --log _build/latex/linnet.log --min-pages $(PDF_MIN_PAGES)
+
+pdf-student:
 	$(BIN)/python scripts/make_student.py --book-src build/student-src
 	$(BIN)/jupyter-book build build/student-src --builder latex --all --warningiserror --nitpick --keep-going
 	cd build/student-src/_build/latex && $(LATEXMK) linnet.tex
 	cp build/student-src/_build/latex/linnet.pdf _build/pdf/linnet-student.pdf
 	cd build/student-src && ../../$(BIN)/python ../../scripts/check_pdf.py --student ../../_build/pdf/linnet-student.pdf \
 		--log _build/latex/linnet.log --min-pages $(PDF_MIN_PAGES)
-	@echo "PDF book: $(CURDIR)/_build/pdf/linnet.pdf; student edition: $(CURDIR)/_build/pdf/linnet-student.pdf"
 
 # One pytest run: the unit tests in tests/ and, through nbval, every notebook against its stored outputs.
 # Two workers (pytest-xdist); --dist loadfile keeps all cells of a notebook in one worker, in order.
