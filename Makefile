@@ -25,7 +25,8 @@ NOTEBOOKS = $(shell find $(NB_DIRS) -name '*.ipynb' -not -path '*/.ipynb_checkpo
 NB ?= $(NOTEBOOKS)
 CELL_TIMEOUT := 120
 
-.PHONY: help venv assets book book-student pdf pdf-book pdf-student tex test test-portable mutants browser-test chromium execute bench student freeze clean
+.PHONY: help venv assets book book-student pdf pdf-book pdf-student tex test test-portable mutants browser-test chromium \
+	execute bench student freeze binder-check binder-freeze colab-check clean
 
 help:
 	@echo "make book          set up .venv and _vendor/, build the HTML book strictly -> _build/html/index.html"
@@ -38,6 +39,9 @@ help:
 	@echo "make pdf           the book and its student edition as PDFs (XeLaTeX) -> _build/pdf/"
 	@echo "make execute       re-run every notebook in place (or NB=path/to/one.ipynb)"
 	@echo "make bench         time every notebook and the unit tests (nothing is overwritten)"
+	@echo "make binder-check  a fresh venv from binder/ alone runs three notebooks (Binder's environment)"
+	@echo "make colab-check   the notebooks' Colab cell installs linnet_lib from a local git clone into a fresh venv"
+	@echo "make binder-freeze regenerate binder/requirements.txt from BINDER_DEPS under the pins of requirements.txt"
 	@echo "make freeze        regenerate requirements.txt from a clean venv (authors only)"
 	@echo "make clean         remove build outputs (keeps .venv)"
 
@@ -180,6 +184,42 @@ freeze:
 	mv requirements.txt.new requirements.txt
 	rm -rf build/freeze-venv
 	@echo "requirements.txt regenerated; review 'git diff requirements.txt', then run make book and make test"
+
+# Binder's environment, rebuilt from binder/ alone (pip from PyPI, then binder/postBuild as repo2docker runs
+# it) in a fresh venv; a kernel of that venv runs one notebook of each part of the book (runner: .venv).
+BINDER_VENV := build/binder-venv
+BINDER_NOTEBOOKS := chapters/ch1/1-2-conservation.ipynb chapters/ch4/4-1-sensing-and-nuclear-norm.ipynb \
+	chapters/ch6/6-1-setup.ipynb
+binder-check: venv
+	rm -rf $(BINDER_VENV)
+	$(BOOTSTRAP_PYTHON) -m venv $(BINDER_VENV)
+	$(BINDER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r binder/requirements.txt
+	env -u PYTHONPATH PATH="$(CURDIR)/$(BINDER_VENV)/bin:$$PATH" binder/postBuild
+	$(BIN)/python scripts/binder_check.py --python $(BINDER_VENV)/bin/python $(BINDER_NOTEBOOKS)
+
+# Authors only: re-resolve binder/requirements.txt (the run-time packages, BINDER_DEPS) against the pins
+# of requirements.txt, in a throw-away venv.
+BINDER_DEPS := numpy scipy matplotlib ipywidgets ipykernel cvxpy scikit-learn
+binder-freeze:
+	rm -rf build/freeze-binder
+	$(BOOTSTRAP_PYTHON) -m venv build/freeze-binder
+	build/freeze-binder/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.txt $(BINDER_DEPS)
+	{ sed -n '/^#/!q;p' binder/requirements.txt; build/freeze-binder/bin/python -m pip freeze; } >binder/requirements.txt.new
+	mv binder/requirements.txt.new binder/requirements.txt
+	rm -rf build/freeze-binder
+
+# What the notebooks' first cell does in Colab, done here. A fresh venv gets what `import linnet_lib` needs
+# (numpy, scipy, matplotlib at the pins of requirements.txt, standing in for Colab's preinstalled packages)
+# but not linnet_lib; the cell's code then runs once as outside Colab (it must do nothing) and once with
+# google.colab faked, when it must pip-install git+file://<this repository>@HEAD (committed files only,
+# with its declared dependencies, as in Colab) so that linnet_lib imports from the venv.
+colab-check: venv
+	rm -rf build/colab-venv
+	$(BOOTSTRAP_PYTHON) -m venv build/colab-venv
+	build/colab-venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.txt \
+		numpy scipy matplotlib
+	cd build && env -u PYTHONPATH colab-venv/bin/python ../scripts/colab_cell.py \
+		--try-install "git+file://$(CURDIR)@$$(git rev-parse HEAD)"
 
 clean:
 	rm -rf _build build _vendor .pytest_cache .ruff_cache .hypothesis

@@ -23,8 +23,6 @@ from .networks import (
     balanced_init,
     end_to_end,
     gaussian_init,
-    layer_gradients,
-    partial_products,
 )
 from .plotting import depth_color
 from .whitened import leading_triplet, target_with_spectrum
@@ -251,32 +249,6 @@ def balanced_start(W0, widths, rng=None) -> list[np.ndarray]:
     dims = landscape.as_widths(widths)
     W0 = v.matrix("W0", W0, shape=(dims[-1], dims[0]))
     return balanced_init(W0, len(dims) - 1, dims[1:-1], rng=rng)
-
-
-def printed_balance_gap(layers) -> float:
-    """``max_j ||W_{j+1}^T W_{j+1} - W_j^T W_j||_F``: the balance condition (14) as printed in our
-    Markdown copy of the paper. Both sides are Gram matrices of the *columns*, of sizes
-    ``d_j x d_j`` and ``d_{j-1} x d_{j-1}``; a ``ValueError`` says so when they differ."""
-    layers = list(v.weights("layers", layers))
-    gaps = []
-    for j in range(len(layers) - 1):
-        left, right = layers[j + 1].T @ layers[j + 1], layers[j].T @ layers[j]
-        if left.shape != right.shape:
-            raise ValueError(
-                f"the printed form compares a {left.shape} matrix with a {right.shape} matrix "
-                f"(layers {j + 2} and {j + 1}): it is dimension-inconsistent"
-            )
-        gaps.append(np.linalg.norm(left - right))
-    return float(max(gaps, default=0.0))
-
-
-def product_velocity(layers, loss) -> np.ndarray:
-    """``d/dt (W_N ... W_1)`` under the per-layer gradient flow (13):
-    ``-sum_j W_{N:j+1} grad_j W_{j-1:1}`` with the layer gradients ``grad_j`` of ``loss``."""
-    layers = list(v.weights("layers", layers))
-    below, above = partial_products(layers)
-    grads = layer_gradients(layers, loss.grad(end_to_end(layers)))
-    return -sum(above[j] @ grads[j] @ below[j] for j in range(len(layers)))
 
 
 def second_order_summary(loss, layers, step: float = 1e-5) -> dict:

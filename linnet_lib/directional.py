@@ -444,8 +444,19 @@ def theorem3_exponents(
     d = r0 ** (2.0 / n)
     p = n / 2.0 if power is None else val.real("power", power, low=0.0, strict_low=True)
     f = scale_upper * 4.0 * c / (0.6 * n * math.pi)
-    upper = f * ((0.6 * t + d) ** p - d**p) + u0
+    upper = f * ((0.6 * t + d) ** p - d**p) + theorem3_e(theta0)
     return lower, upper
+
+
+def theorem3_e(theta0: float, *, printed: bool = False) -> float:
+    """Theorem 3's constant E of the upper bound. As derived (and as B2 is written):
+    ``-2 ln tan(theta0 / 2) = u(0)``, so that the upper bound starts on the curve. As our text copy
+    prints it, read literally: ``-2 ln |tan(theta0) / 2|``, which is not u(0) (a misplaced
+    parenthesis, by the paper or by its conversion)."""
+    theta0 = val.real("theta0", theta0, low=0.0)
+    if printed:
+        return -2.0 * math.log(abs(math.tan(theta0)) / 2.0)
+    return float(angle_exponent(theta0))
 
 
 # -- section 4: the induced flow itself (Eq. (14)), the norm's turn (Lemma 6), Lemma 8(ii) -------

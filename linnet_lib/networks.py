@@ -165,3 +165,31 @@ def gaussian_init(dims: Sequence[int], std: float, rng=None) -> list[np.ndarray]
     std = v.real("std", std, low=0.0)
     gen = v.rng(rng)
     return [std * gen.standard_normal((widths[j + 1], widths[j])) for j in range(len(widths) - 1)]
+
+
+def printed_balance_gap(layers) -> float:
+    """``max_j ||W_{j+1}^T W_{j+1} - W_j^T W_j||_F``: the balance condition as misprinted in two of
+    the sources (Eftekhari's equation (14) in our Markdown copy, Lin, Sun & Zhang's equation (13));
+    the correct one is ``W_{j+1}^T W_{j+1} = W_j W_j^T`` (:func:`unbalancedness`). Both sides of the
+    printed form are Gram matrices of the *columns*, of sizes ``d_j x d_j`` and
+    ``d_{j-1} x d_{j-1}``; a ``ValueError`` says so when they differ."""
+    layers = list(v.weights("layers", layers))
+    gaps = []
+    for j in range(len(layers) - 1):
+        left, right = layers[j + 1].T @ layers[j + 1], layers[j].T @ layers[j]
+        if left.shape != right.shape:
+            raise ValueError(
+                f"the printed form compares a {left.shape} matrix with a {right.shape} matrix "
+                f"(layers {j + 2} and {j + 1}): it is dimension-inconsistent"
+            )
+        gaps.append(np.linalg.norm(left - right))
+    return float(np.max(gaps, initial=0.0))
+
+
+def product_velocity(layers, loss) -> np.ndarray:
+    """``d/dt (W_n ... W_1)`` under the per-layer gradient flow ``dW_j/dt = -grad_j``:
+    ``-sum_j W_{n:j+1} grad_j W_{j-1:1}`` with the layer gradients ``grad_j`` of ``loss``."""
+    layers = list(v.weights("layers", layers))
+    below, above = partial_products(layers)
+    grads = layer_gradients(layers, loss.grad(end_to_end(layers)))
+    return -sum(above[j] @ grads[j] @ below[j] for j in range(len(layers)))

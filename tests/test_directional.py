@@ -265,3 +265,16 @@ def test_induced_rate_and_validation():
         dr.theorem3_exponents(1.0, 1.0, 3, -1.0, 1.0, 0.0, 1.0, 1.0)
     with pytest.raises(ValueError, match="c0_value"):
         dr.proposition4_exponent(1.0, 0.0, 1.0)
+
+
+def test_theorem3_e_printed_and_read():
+    # read: E is the exponent at the start, so the upper bound starts on the curve
+    for theta in (0.3, 1.52, 2.5):
+        assert dr.theorem3_e(theta) == pytest.approx(float(dr.angle_exponent(theta)))
+    # printed, read literally: -2 ln(|tan theta| / 2), far off near pi/2
+    assert dr.theorem3_e(1.52, printed=True) == pytest.approx(
+        -2 * math.log(abs(math.tan(1.52)) / 2)
+    )
+    assert dr.theorem3_e(1.52, printed=True) < -3.0 < dr.theorem3_e(1.52)
+    with pytest.raises(ValueError, match="theta0"):
+        dr.theorem3_e(-1.0)
