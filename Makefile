@@ -25,8 +25,8 @@ NOTEBOOKS = $(shell find $(NB_DIRS) -name '*.ipynb' -not -path '*/.ipynb_checkpo
 NB ?= $(NOTEBOOKS)
 CELL_TIMEOUT := 120
 
-.PHONY: help venv assets book book-student test test-portable mutants browser-test chromium execute bench student freeze \
-	binder-check binder-freeze colab-check clean
+.PHONY: help venv assets book book-student pdf pdf-book pdf-student tex test test-portable mutants browser-test chromium \
+	execute bench student freeze binder-check binder-freeze colab-check clean
 
 help:
 	@echo "make book          set up .venv and _vendor/, build the HTML book strictly -> _build/html/index.html"
@@ -36,6 +36,7 @@ help:
 	@echo "make browser-test  open every page of the built book in headless Chromium and check what readers see"
 	@echo "make student       student notebooks (solutions removed, outputs cleared) -> build/student/"
 	@echo "make book-student  the HTML book with the solutions removed -> _build/student-html/"
+	@echo "make pdf           the book and its student edition as PDFs (XeLaTeX) -> _build/pdf/"
 	@echo "make execute       re-run every notebook in place (or NB=path/to/one.ipynb)"
 	@echo "make bench         time every notebook and the unit tests (nothing is overwritten)"
 	@echo "make binder-check  a fresh venv from binder/ alone runs three notebooks (Binder's environment)"
@@ -71,6 +72,45 @@ book-student: venv assets
 	rm -rf _build/student-html && mkdir -p _build && cp -r build/student-src/_build/html _build/student-html
 	$(BIN)/python scripts/check_offline.py _build/student-html
 	@echo "Student HTML book: $(CURDIR)/_build/student-html/index.html"
+
+# The PDF edition: Jupyter Book's LaTeX builder (strict, like `make book`), then latexmk with XeLaTeX, for
+# the book and for the student edition (sources from make_student.py, as for book-student); each PDF is
+# checked by scripts/check_pdf.py (page count, titles, boxes, figures, bibliography, the LaTeX log).
+# TeX Live comes from Debian, installed here with apt-get when missing (110 MB download, 450 MB on disk; no
+# recommended packages). max_print_line keeps TeX from wrapping log messages that check_pdf.py reads.
+TEX_PACKAGES := texlive-xetex texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
+	fonts-freefont-otf latexmk poppler-utils
+TEX_COMMANDS := xelatex latexmk kpsewhich pdfinfo pdftotext pdfimages
+LATEXMK := LATEXOPTS= max_print_line=10000 latexmk -xelatex -interaction=nonstopmode -halt-on-error -quiet
+PDF_MIN_PAGES := 300
+tex:
+	@if ! { for c in $(TEX_COMMANDS); do command -v $$c; done && kpsewhich polyglossia.sty fncychap.sty \
+		unicode-math.sty pgfplots.sty && fc-list | grep -q FreeSerif; } >/dev/null 2>&1; then \
+		command -v apt-get >/dev/null || { echo "error: install TeX Live with XeLaTeX, latexmk, the FreeFont fonts and poppler-utils (Debian: $(TEX_PACKAGES))" >&2; exit 1; }; \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES) >/dev/null; \
+	fi
+
+# The two editions build side by side (two jobs: each build is mostly one process).
+pdf: venv tex
+	rm -rf _build/pdf && mkdir -p _build/pdf
+	$(MAKE) -j2 --output-sync=target pdf-book pdf-student
+	@echo "PDF book: $(CURDIR)/_build/pdf/linnet.pdf; student edition: $(CURDIR)/_build/pdf/linnet-student.pdf"
+
+pdf-book:
+	rm -rf _build/latex
+	$(BIN)/jupyter-book build . --builder latex --all --warningiserror --nitpick --keep-going
+	cd _build/latex && $(LATEXMK) linnet.tex
+	cp _build/latex/linnet.pdf _build/pdf/linnet.pdf
+	$(BIN)/python scripts/check_pdf.py _build/pdf/linnet.pdf --log _build/latex/linnet.log --min-pages $(PDF_MIN_PAGES)
+
+pdf-student:
+	$(BIN)/python scripts/make_student.py --book-src build/student-src
+	$(BIN)/jupyter-book build build/student-src --builder latex --all --warningiserror --nitpick --keep-going
+	cd build/student-src/_build/latex && $(LATEXMK) linnet.tex
+	cp build/student-src/_build/latex/linnet.pdf _build/pdf/linnet-student.pdf
+	cd build/student-src && ../../$(BIN)/python ../../scripts/check_pdf.py --student ../../_build/pdf/linnet-student.pdf \
+		--log _build/latex/linnet.log --min-pages $(PDF_MIN_PAGES)
 
 # One pytest run: the unit tests in tests/ and, through nbval, every notebook against its stored outputs.
 # Two workers (pytest-xdist); --dist loadfile keeps all cells of a notebook in one worker, in order.
