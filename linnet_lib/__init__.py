@@ -14,6 +14,7 @@ from . import (
     mlp,
     nonlocal_rates,
     norms,
+    interactive,
     optimizers,
     population_logistic,
     sensing,

@@ -28,6 +28,10 @@ at the desktop size:
   with the pinned ``axe-playwright-python``, injected into the page: no network), run once per page
   in the same page load.
 
+Each page, with the images it shows, must weigh at most 3 MB; and on a page with pre-rendered sliders
+(``linnet_lib.interactive.static_sliders``), every frame of the grid must be stored, and moving each slider
+with the keyboard must swap the figure and its alt text and update the value shown beside it.
+
 Last, the search page must find "balanced" (``search.html?q=balanced`` lists at least one result).
 """
 
@@ -36,6 +40,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import itertools
 import json
 import os
 import re
@@ -249,6 +254,72 @@ def wait_for_math(page) -> None:
             page.wait_for_timeout(500)
 
 
+MAX_PAGE_BYTES = 3_000_000
+LOCAL_IMG = re.compile(r'<img\b[^>]*?\bsrc="(?!data:)([^"#?]+)"')
+
+
+def page_bytes(html: Path, rel: str) -> int:
+    """The page's HTML file plus the local images it shows (shared CSS and JavaScript not counted)."""
+    page = html / rel
+    text = page.read_text(encoding="utf-8")
+    images = {(page.parent / src).resolve() for src in LOCAL_IMG.findall(text)}
+    return page.stat().st_size + sum(p.stat().st_size for p in images if p.is_file())
+
+
+def check_sliders(page) -> tuple[int, list[str]]:
+    """Move every pre-rendered slider of the page by one step with the keyboard and check the
+    figure, its alt text and the shown value change; return the count of slider groups and the
+    problems found."""
+    problems = []
+    roots = page.locator(".linnet-sliders")
+    for r in range(roots.count()):
+        root = roots.nth(r)
+        name = root.get_attribute("id")
+        data = root.evaluate(
+            "(el) => { const d = JSON.parse(el.querySelector('script.linnet-sliders-data')"
+            ".textContent); return {values: d.values, keys: Object.keys(d.frames)}; }"
+        )
+        grid = itertools.product(*(range(len(values)) for values in data["values"]))
+        expected = {",".join(map(str, index)) for index in grid}
+        if set(data["keys"]) != expected:
+            problems.append(
+                f"{name}: frames stored for {sorted(set(data['keys']))}, the grid has {sorted(expected)}"
+            )
+        img = root.locator("img.linnet-sliders-figure")
+        inputs = root.locator("input[type=range]")
+        if inputs.count() != len(data["values"]):
+            problems.append(
+                f"{name}: {inputs.count()} sliders for {len(data['values'])} parameters"
+            )
+            continue
+        for k in range(inputs.count()):
+            slider = inputs.nth(k)
+            before = (img.get_attribute("src"), img.get_attribute("alt"))
+            value = int(slider.input_value())
+            slider.focus()
+            page.keyboard.press(
+                "ArrowLeft" if value == int(slider.get_attribute("max")) else "ArrowRight"
+            )
+            moved = int(slider.input_value())
+            after = (img.get_attribute("src"), img.get_attribute("alt"))
+            shown = root.locator(f'output[for="{slider.get_attribute("id")}"]').inner_text()
+            loaded = img.evaluate(
+                "(im) => im.decode().then(() => im.naturalWidth > 0, () => false)"
+            )
+            if moved == value:
+                problems.append(f"{name}: slider {k} did not move with the arrow keys")
+            elif after[0] == before[0] or after[1] == before[1]:
+                problems.append(
+                    f"{name}: moving slider {k} did not change the figure and its alt text"
+                )
+            elif shown != data["values"][k][moved] or not loaded:
+                problems.append(
+                    f"{name}: after slider {k} moved, the value shown is {shown!r} "
+                    f"(expected {data['values'][k][moved]!r}) and the image loaded: {loaded}"
+                )
+    return roots.count(), problems
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--html", default=str(ROOT / "_build" / "html"))
@@ -353,6 +424,11 @@ def main() -> int:
             if not args.no_screenshots:
                 target = shots / (rel.replace("/", "__").removesuffix(".html") + ".png")
                 page.screenshot(path=str(target), full_page=True)
+            sliders, problems = check_sliders(page)  # after the screenshot: it moves them
+            failures += [f"{rel}: {problem}" for problem in problems]
+            weight = page_bytes(html, rel)
+            if weight > MAX_PAGE_BYTES:
+                failures.append(f"{rel}: the page and its images weigh {weight} bytes (over 3 MB)")
             page.close()
 
             small = phone.new_page()
@@ -368,6 +444,7 @@ def main() -> int:
                 f"{m['outputs']} outputs ({len(m['outputsCut'])} cut), "
                 f"{m['code']} code ({m['codeWide']} wide), {m['images']} images, "
                 f"{sum(m['boxes'].values())} boxes, {len(violations)} axe violations, "
+                f"{sliders} slider groups, {weight / 1e6:.2f} MB, "
                 f"article {m['articleWidth']} px"
             )
         found = search_finds(desktop, base, "balanced")
