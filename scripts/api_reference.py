@@ -44,10 +44,10 @@ CONCEPT_GROUPS = [
         ["linalg", "networks", "losses", "dynamics", "training"],
     ),
     (
-        "Checks, statistics and figure style",
+        "Checks, statistics, figure style and sliders",
         "How a notebook checks a claim and prints the result, the statistics behind Monte Carlo "
-        "checks, and the shared look of the figures.",
-        ["checks", "stats", "plotting"],
+        "checks, the shared look of the figures and the Explore sections' sliders.",
+        ["checks", "stats", "plotting", "interactive"],
     ),
     (
         "Models and theories of the later chapters",
