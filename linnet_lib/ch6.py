@@ -914,20 +914,11 @@ def deep_flow(loss, w0, depth: int, t_end: float) -> dict:
         W = np.concatenate([W, run["wT"][None, :], after])
         order = np.argsort(t, kind="stable")
         t, W = t[order], W[order]
-    theta = _angles(loss, W)
     return {
-        "t": t,
-        "W": W,
-        "norm": np.linalg.norm(W, axis=1),
-        "theta": theta,
-        "omc": 2.0 * np.sin(0.5 * theta) ** 2,
+        **_flow_record(loss, t, W, T=T, wT=run["wT"], depth=n),
         "g": np.array([-float(w @ loss.grad(w[None, :])[0]) for w in W]),
-        "T": T,
-        "wT": run["wT"],
         "up": run["up"],
         "down": run["down"],
-        "depth": n,
-        "loss": loss,
     }
 
 
@@ -981,6 +972,11 @@ def layer_flow(loss, layers, t_end: float) -> dict:
     t_end = _val.real("t_end", t_end, low=0.0, strict_low=True)
     t = flow_grid(t_end, math.inf)
     W = gradient_flow(loss, ws, t).end_to_end[:, 0, :]
+    return _flow_record(loss, t, W, T=math.inf, wT=W[-1].copy(), depth=len(ws))
+
+
+def _flow_record(loss, t, W, *, T: float, wT, depth: int) -> dict:
+    """The record of an end-to-end flow that :func:`deep_flow` and :func:`layer_flow` share."""
     theta = _angles(loss, W)
     return {
         "t": t,
@@ -988,9 +984,9 @@ def layer_flow(loss, layers, t_end: float) -> dict:
         "norm": np.linalg.norm(W, axis=1),
         "theta": theta,
         "omc": 2.0 * np.sin(0.5 * theta) ** 2,
-        "T": math.inf,
-        "wT": W[-1].copy(),
-        "depth": len(ws),
+        "T": T,
+        "wT": wT,
+        "depth": depth,
         "loss": loss,
     }
 
