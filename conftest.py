@@ -32,8 +32,12 @@ if _nbval is not None:
         where = Path(str(self.fspath)).resolve().relative_to(ROOT)
         stem = str(where.with_suffix("")).replace("/", "__") + f"-cell{self.cell_num}"
         problems = figure_compare.compare_cell(ref, test, self.cell.get("metadata"), stem)
+        first = (self.cell.get("source") or "").strip().splitlines()[:1]
+        where = (
+            f"code cell {self.cell_num} ({first[0][:60]!r})" if first else f"cell {self.cell_num}"
+        )
         for problem in problems:
-            self.comparison_traceback.append(f"figure changed in cell {self.cell_num}: {problem}")
+            self.comparison_traceback.append(f"figure changed in {where}: {problem}")
         if problems:
             self.comparison_traceback.append(
                 "if the change is intended, re-run the notebook with `make execute NB=...` "
