@@ -361,8 +361,15 @@ def trajectories(
     return {n: gradient_flow(loss, start, t, depth=n) for n in depths}
 
 
+#: Bottom of the loss axis of :func:`plot_trajectories`. The flows are integrated with an absolute
+#: tolerance of 1e-14 on the entries, so a loss below about 1e-24 is integration and round-off
+#: error, whose wiggles differ from machine to machine; the axis stops well above it.
+LOSS_FLOOR = 1e-20
+
+
 def plot_trajectories(axes, runs: dict[int, object], target) -> None:
-    """Left: the path of the diagonal entries (W_11, W_22). Right: loss against time."""
+    """Left: the path of the diagonal entries (W_11, W_22). Right: loss against time, on a log
+    axis that stops at :data:`LOSS_FLOOR`."""
     ax_path, ax_loss = axes
     for n, run in runs.items():
         ax_path.plot(
@@ -378,6 +385,10 @@ def plot_trajectories(axes, runs: dict[int, object], target) -> None:
     ax_path.set_xlabel("$W_{11}$")
     ax_path.set_ylabel("$W_{22}$")
     ax_path.legend()
+    # Both ends fixed: an autoscaled top would depend on the data's smallest value (its margin is
+    # a share of the logarithmic range), which is round-off.
+    top = 10.0 ** np.ceil(np.log10(max(float(np.max(run.loss)) for run in runs.values())) + 0.5)
+    ax_loss.set_ylim(LOSS_FLOOR, top)
     ax_loss.set_xlabel("time $t$")
     ax_loss.set_ylabel(r"loss $\ell(W(t))$")
     ax_loss.legend()
