@@ -18,16 +18,19 @@ and the notebooks they are in::
 For each mutant the runner copies linnet_lib/ into a temporary folder, applies the edit there (the working tree
 is never touched), and executes the mutant's notebooks so that they import the mutated copy (it is put first on
 the path). Outcomes: killed by a check (a cell raised linnet_lib's CheckFailed), killed by an error (any other
-exception, or a time-out), or survived (every notebook ran to the end).
+exception, or a time-out), killed by the figure comparison (no check failed, but a figure differs from the stored
+one as ``make test`` compares them: scripts/figure_compare.py), or survived. A mutant of drawing code has the
+label ``figure`` and must be killed by a check or the figure comparison; every other mutant by a check.
 
 Two ways to execute a notebook:
 
 * default, a fork server: this process imports every third-party module linnet_lib needs (numpy, scipy,
-  matplotlib with Agg, cvxpy, ...) but never linnet_lib itself, then forks one child per mutant; the child
+  matplotlib, cvxpy, ...) but never linnet_lib itself, then forks one child per mutant; the child
   puts the mutated copy first on sys.path and runs each notebook's code cells in order in a fresh IPython
-  shell (figures closed after each cell). This saves a kernel start and ~2 s of imports per mutant, about
+  shell with the kernel's inline figure backend, capturing each cell's displayed figures (then closed) to
+  compare them with the stored ones. This saves a kernel start and ~2 s of imports per mutant, about
   half of the catalog's time. A notebook is run as a kernel would run it (same code, same order, same
-  single BLAS thread); only the display of outputs differs, and outputs are not compared here.
+  single BLAS thread); text outputs are not compared here, figures are.
 * ``--kernel``: each notebook in a fresh Jupyter kernel (nbclient), exactly as nbval runs it. Slower; use it
   to confirm a surprising outcome.
 
@@ -37,8 +40,8 @@ Usage:
     python scripts/mutants.py --only ID [ID ...]    chosen mutants (no page written)
     python scripts/mutants.py --list                list the catalog and check that every edit applies
 Options: -j N parallel mutants (default 2), --kernel, --page PATH, --json PATH, --min-rate 0.9.
-The last line printed is ``mutants: K killed by checks, E by errors, S survived of T``; the exit status is 1
-when the share killed by checks is below --min-rate, or an entry is malformed or no longer applies.
+The last line printed is ``mutants: K killed by checks, F by figures, E by errors, S survived of T``; the exit
+status is 1 when the share killed as required is below --min-rate, or an entry is malformed or no longer applies.
 """
 
 from __future__ import annotations
@@ -131,10 +134,12 @@ def check_applies(mutant: dict) -> None:
 
 def execute_notebook(notebook: Path) -> dict:
     """Run a notebook top to bottom in a fresh kernel; report the first failure."""
+    import nbformat
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
     from nbrun import notebook_client
 
     nb, client = notebook_client(notebook, CELL_TIMEOUT)
+    stored = [cell for cell in nbformat.read(notebook, as_version=4).cells]
     try:
         client.execute()
     except CellTimeoutError as error:
@@ -151,6 +156,11 @@ def execute_notebook(notebook: Path) -> dict:
         return {"outcome": "error", "detail": f"{error.ename}: {text}".strip()[:300]}
     except Exception as error:  # kernel death and the like: the mutant broke something
         return {"outcome": "error", "detail": f"{type(error).__name__}: {error}"[:300]}
+    for index, (old, new) in enumerate(zip(stored, nb.cells, strict=True)):
+        if old.cell_type == "code" and compares_outputs(old):
+            figure = figure_outcome(notebook, index, old, new.outputs)
+            if figure:
+                return figure
     return {"outcome": "survived", "detail": ""}
 
 
@@ -218,26 +228,72 @@ def preload_dependencies() -> int:
     return loaded
 
 
+def compares_outputs(cell) -> bool:
+    """Whether nbval compares this code cell's outputs (and so its figures)."""
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    return not tags & {"nbval-ignore-output", "nbval-skip", "raises-exception"}
+
+
+def figure_outcome(notebook: Path, index: int, cell, outputs) -> dict | None:
+    """The "figure" outcome when the images of ``outputs`` differ from the cell's stored ones, as
+    the figure comparison of ``make test`` (scripts/figure_compare.py) would find; else None."""
+    import figure_compare
+
+    figure_compare.DIFF_DIR = Path(tempfile.gettempdir()) / "linnet-mutant-figure-diffs"
+    stem = f"{notebook.stem}-cell{index}"
+    problems = figure_compare.compare_cell(cell.outputs, outputs, cell.get("metadata"), stem)
+    if not problems:
+        return None
+    return {"outcome": "figure", "label": "", "detail": f"cell {index}: {problems[0]}"[:300]}
+
+
+def _bundle(data: dict) -> dict:
+    """A display bundle as a notebook stores it (binary images base64-encoded)."""
+    import base64
+
+    return {
+        key: base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+        for key, value in data.items()
+    }
+
+
 def run_cells(notebook: Path, lib_root: str) -> dict:
     """In a forked child: run the code cells of ``notebook`` in a fresh IPython shell whose
-    ``linnet_lib`` is the copy under ``lib_root``; report like :func:`execute_notebook`."""
+    ``linnet_lib`` is the copy under ``lib_root``; report like :func:`execute_notebook`.
+
+    Figures are drawn by the same inline backend as in a kernel and captured with the shell's
+    display outputs, then compared with the stored ones (see :func:`figure_outcome`)."""
     import matplotlib.pyplot as plt
     import nbformat
+    from IPython.core.displaypub import CapturingDisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
 
     nb = nbformat.read(notebook, as_version=4)
     os.chdir(notebook.parent)
     InteractiveShell.clear_instance()
     shell = InteractiveShell.instance()
+    shell.display_pub = CapturingDisplayPublisher()
+    # The kernel's figure display: ipykernel's inline backend, flushed after each cell
+    # (enable_matplotlib("inline") needs a GUI-capable shell, so configure it directly).
+    import matplotlib_inline.backend_inline as inline
+
+    plt.switch_backend("module://matplotlib_inline.backend_inline")
+    inline.configure_inline_support(shell, "module://matplotlib_inline.backend_inline")
     shell.run_cell("import linnet_lib as _mutant_check", store_history=False)
     found = getattr(shell.user_ns.get("_mutant_check"), "__file__", "") or ""
     if not found.startswith(lib_root):
         return {"outcome": "error", "detail": f"imported linnet_lib from {found}, not the mutant"}
     shell.reset(new_session=False)
-    for cell in nb.cells:
+    figure = error_outcome = None
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
+        shell.display_pub.outputs.clear()
         result = shell.run_cell(cell.source, store_history=False)
+        outputs = [{"data": _bundle(out["data"])} for out in shell.display_pub.outputs]
+        stored_result = any(out.get("output_type") == "execute_result" for out in cell.outputs)
+        if result.result is not None and stored_result:
+            outputs.append({"data": _bundle(shell.display_formatter.format(result.result)[0])})
         plt.close("all")
         error = result.error_before_exec or result.error_in_exec
         if error is not None:
@@ -249,8 +305,32 @@ def run_cells(notebook: Path, lib_root: str) -> dict:
                     "label": match.group(1) if match else "?",
                     "detail": text.strip().splitlines()[0][:300] if text.strip() else "",
                 }
-            return {"outcome": "error", "detail": f"{type(error).__name__}: {text}".strip()[:300]}
-    return {"outcome": "survived", "detail": ""}
+            error_outcome = {
+                "outcome": "error",
+                "detail": f"{type(error).__name__}: {text}".strip()[:300],
+            }
+            break
+        if figure is None and compares_outputs(cell):
+            figure = figure_outcome(notebook, index, cell, outputs)
+    return error_outcome or figure or {"outcome": "survived", "detail": ""}
+
+
+def run_notebook_forked(notebook: Path, tmp: str, out: Path) -> dict:
+    """Run one notebook (:func:`run_cells`) in a forked grandchild, so that each notebook starts
+    from the fork server's clean state, as each would in its own kernel (matplotlib's settings,
+    caches and module state of one notebook never reach the next)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            outcome = run_cells(notebook, tmp)
+        except BaseException as error:  # noqa: BLE001 (anything a mutant breaks is a kill)
+            outcome = {"outcome": "error", "detail": f"{type(error).__name__}: {error}"[:300]}
+        out.write_text(json.dumps(outcome))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    if not out.is_file():
+        return {"outcome": "error", "detail": "the notebook's process died (crash)"}
+    return json.loads(out.read_text())
 
 
 def mutant_child(mutant: dict, tmp: str, out: Path) -> None:
@@ -267,11 +347,8 @@ def mutant_child(mutant: dict, tmp: str, out: Path) -> None:
     os.dup2(devnull, 2)
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the child)
     sys.stderr = sys.stdout
-    for notebook in mutant["notebooks"]:
-        try:
-            outcome = run_cells(ROOT / notebook, tmp)
-        except BaseException as error:  # noqa: BLE001 (anything a mutant breaks is a kill)
-            outcome = {"outcome": "error", "detail": f"{type(error).__name__}: {error}"[:300]}
+    for k, notebook in enumerate(mutant["notebooks"]):
+        outcome = run_notebook_forked(ROOT / notebook, tmp, Path(tmp) / f"notebook-{k}.json")
         if outcome["outcome"] != "survived":
             result.update(outcome, notebook=notebook)
             break
@@ -293,7 +370,8 @@ def run_forked(mutants: list[dict], jobs: int, report) -> None:
             target.write_text(mutate(target.read_text(), mutant))
             sys.stdout.flush()
             pid = os.fork()
-            if pid == 0:  # the child
+            if pid == 0:  # the child, leader of its own process group (with its grandchildren)
+                os.setpgid(0, 0)
                 code = 0
                 try:
                     mutant_child(mutant, tmp.name, Path(tmp.name) / "result.json")
@@ -306,7 +384,10 @@ def run_forked(mutants: list[dict], jobs: int, report) -> None:
             now = time.perf_counter()
             for child, (mutant, _, start) in list(running.items()):
                 if now - start > NOTEBOOK_TIMEOUT * len(mutant["notebooks"]):
-                    os.kill(child, 9)
+                    try:
+                        os.killpg(child, 9)  # the child and the notebook it is running
+                    except ProcessLookupError:
+                        pass
             time.sleep(0.05)
             continue
         mutant, tmp, start = running.pop(pid)
@@ -344,9 +425,19 @@ def verify_isolation() -> None:
 # Report
 
 
+def killed(mutant: dict, result: dict) -> bool:
+    """Killed as the catalog requires: by a check, or, for a drawing mutant (label ``figure``), by
+    the figure comparison too."""
+    return result["outcome"] == "check" or (
+        result["outcome"] == "figure" and "figure" in mutant["labels"]
+    )
+
+
 def describe(result: dict) -> str:
     if result["outcome"] == "check":
         return f"killed by check `{result['label']}`"
+    if result["outcome"] == "figure":
+        return "killed by the figure comparison"
     if result["outcome"] == "error":
         return "killed by an error"
     return "**survived**"
@@ -384,9 +475,13 @@ def write_page(mutants: list[dict], results: dict[str, dict], summary: dict, pat
         "",
         f"Generated by `make mutants` from commit `{summary['commit']}` on {summary['date']}.",
         "",
-        f"**{summary['checks']} of {summary['total']} mutants killed by a notebook check "
-        f"({100 * summary['rate']:.0f}%)**, {summary['errors']} by an error, "
+        f"**{summary['killed']} of {summary['total']} mutants killed as required "
+        f"({100 * summary['rate']:.0f}%)**: {summary['checks']} by a notebook check, "
+        f"{summary['figures']} by the figure comparison, {summary['errors']} by an error, "
         f"{summary['survived']} survived; {len(summary['equivalent'])} equivalent mutants not run.",
+        "",
+        "A mutant of drawing code (its label is `figure`) must be caught by the figure comparison of",
+        "`make test`: each figure the notebooks draw is compared with the stored one as a picture.",
         "",
     ]
     by_chapter: dict[str, list[dict]] = {}
@@ -395,9 +490,9 @@ def write_page(mutants: list[dict], results: dict[str, dict], summary: dict, pat
             continue
         by_chapter.setdefault(mutant["catalog"].removesuffix(".yml"), []).append(mutant)
     for chapter, entries in sorted(by_chapter.items()):
-        killed = sum(results[m["id"]]["outcome"] == "check" for m in entries)
+        count = sum(killed(m, results[m["id"]]) for m in entries)
         lines += [
-            f"## `{chapter}`: {killed} of {len(entries)} killed by checks",
+            f"## `{chapter}`: {count} of {len(entries)} killed as required",
             "",
             "| mutant | function | the edit | must be caught by | outcome |",
             "| --- | --- | --- | --- | --- |",
@@ -411,12 +506,10 @@ def write_page(mutants: list[dict], results: dict[str, dict], summary: dict, pat
                 f"{', '.join('`' + label + '`' for label in m['labels'])} | {outcome} |"
             )
         lines.append("")
-    survivors = [
-        m for m in mutants if not m.get("equivalent") and results[m["id"]]["outcome"] != "check"
-    ]
-    lines += ["## Mutants not killed by a check", ""]
+    survivors = [m for m in mutants if not m.get("equivalent") and not killed(m, results[m["id"]])]
+    lines += ["## Mutants not killed as required", ""]
     if not survivors:
-        lines += ["None: every mutant was killed by a notebook check.", ""]
+        lines += ["None: every mutant was killed as required.", ""]
     for m in survivors:
         r = results[m["id"]]
         reason = m.get("note") or "No explanation recorded yet."
@@ -517,14 +610,18 @@ def main() -> int:
 
     total = len(to_run)
     counts = {
-        k: sum(r["outcome"] == k for r in results.values()) for k in ("check", "error", "survived")
+        k: sum(r["outcome"] == k for r in results.values())
+        for k in ("check", "figure", "error", "survived")
     }
-    rate = counts["check"] / total if total else 0.0
+    required = sum(killed(m, results[m["id"]]) for m in to_run)
+    rate = required / total if total else 0.0
     summary = {
         "commit": git_commit(),
         "date": datetime.date.today().isoformat(),
         "total": total,
+        "killed": required,
         "checks": counts["check"],
+        "figures": counts["figure"],
         "errors": counts["error"],
         "survived": counts["survived"],
         "rate": rate,
@@ -536,10 +633,10 @@ def main() -> int:
     if page:
         write_page(mutants, results, summary, page)
         print(f"page: {page}")
-    print(f"kill rate by checks: {100 * rate:.1f}% (required {100 * args.min_rate:.0f}%)")
+    print(f"kill rate as required: {100 * rate:.1f}% (required {100 * args.min_rate:.0f}%)")
     print(
-        f"mutants: {counts['check']} killed by checks, {counts['error']} by errors, "
-        f"{counts['survived']} survived of {total}"
+        f"mutants: {counts['check']} killed by checks, {counts['figure']} by figures, "
+        f"{counts['error']} by errors, {counts['survived']} survived of {total}"
     )
     return 0 if total and rate >= args.min_rate else 1
 
