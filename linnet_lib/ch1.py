@@ -361,7 +361,7 @@ def trajectories(
     return {n: gradient_flow(loss, start, t, depth=n) for n in depths}
 
 
-#: Bottom of the loss axis of :func:`plot_trajectories`. The flows are integrated with an absolute
+#: The bottom of the loss axis in plot_trajectories. The flows are integrated with an absolute
 #: tolerance of 1e-14 on the entries, so a loss below about 1e-24 is integration and round-off
 #: error, whose wiggles differ from machine to machine; the axis stops well above it.
 LOSS_FLOOR = 1e-20

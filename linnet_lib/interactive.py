@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-#: Largest size, in bytes, of the images of one explorer: a page carries at most two explorers and
-#: its own figures, and must stay under 3 MB (checked on every page by the browser test).
+#: The largest total size in bytes of the images of one set of sliders. A page carries its own
+#: figures too and must stay under 3 MB, which the browser test checks on every page.
 MAX_BYTES = 1_200_000
 
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")

@@ -27,10 +27,11 @@ Two ways to execute a notebook:
 * default, a fork server: this process imports every third-party module linnet_lib needs (numpy, scipy,
   matplotlib, cvxpy, ...) but never linnet_lib itself, then forks one child per mutant; the child
   puts the mutated copy first on sys.path and runs each notebook's code cells in order in a fresh IPython
-  shell with the kernel's inline figure backend, capturing each cell's displayed figures (then closed) to
-  compare them with the stored ones. This saves a kernel start and ~2 s of imports per mutant, about
+  shell, in a grandchild of its own per notebook. For a drawing mutant the shell uses the kernel's inline
+  figure backend and each cell's displayed figures are compared with the stored ones; other mutants
+  render no figure, which saves time. This saves a kernel start and ~2 s of imports per mutant, about
   half of the catalog's time. A notebook is run as a kernel would run it (same code, same order, same
-  single BLAS thread); text outputs are not compared here, figures are.
+  single BLAS thread); text outputs are not compared here.
 * ``--kernel``: each notebook in a fresh Jupyter kernel (nbclient), exactly as nbval runs it. Slower; use it
   to confirm a surprising outcome.
 
@@ -257,12 +258,13 @@ def _bundle(data: dict) -> dict:
     }
 
 
-def run_cells(notebook: Path, lib_root: str) -> dict:
+def run_cells(notebook: Path, lib_root: str, figures: bool = True) -> dict:
     """In a forked child: run the code cells of ``notebook`` in a fresh IPython shell whose
     ``linnet_lib`` is the copy under ``lib_root``; report like :func:`execute_notebook`.
 
-    Figures are drawn by the same inline backend as in a kernel and captured with the shell's
-    display outputs, then compared with the stored ones (see :func:`figure_outcome`)."""
+    With ``figures``, they are drawn by the same inline backend as in a kernel and captured with
+    the shell's display outputs, then compared with the stored ones (see :func:`figure_outcome`);
+    without, nothing is rendered (matplotlib's Agg backend draws nothing unless asked)."""
     import matplotlib.pyplot as plt
     import nbformat
     from IPython.core.displaypub import CapturingDisplayPublisher
@@ -273,12 +275,13 @@ def run_cells(notebook: Path, lib_root: str) -> dict:
     InteractiveShell.clear_instance()
     shell = InteractiveShell.instance()
     shell.display_pub = CapturingDisplayPublisher()
-    # The kernel's figure display: ipykernel's inline backend, flushed after each cell
-    # (enable_matplotlib("inline") needs a GUI-capable shell, so configure it directly).
-    import matplotlib_inline.backend_inline as inline
+    if figures:
+        # The kernel's figure display: ipykernel's inline backend, flushed after each cell
+        # (enable_matplotlib("inline") needs a GUI-capable shell, so configure it directly).
+        import matplotlib_inline.backend_inline as inline
 
-    plt.switch_backend("module://matplotlib_inline.backend_inline")
-    inline.configure_inline_support(shell, "module://matplotlib_inline.backend_inline")
+        plt.switch_backend("module://matplotlib_inline.backend_inline")
+        inline.configure_inline_support(shell, "module://matplotlib_inline.backend_inline")
     shell.run_cell("import linnet_lib as _mutant_check", store_history=False)
     found = getattr(shell.user_ns.get("_mutant_check"), "__file__", "") or ""
     if not found.startswith(lib_root):
@@ -310,19 +313,19 @@ def run_cells(notebook: Path, lib_root: str) -> dict:
                 "detail": f"{type(error).__name__}: {text}".strip()[:300],
             }
             break
-        if figure is None and compares_outputs(cell):
+        if figures and figure is None and compares_outputs(cell):
             figure = figure_outcome(notebook, index, cell, outputs)
     return error_outcome or figure or {"outcome": "survived", "detail": ""}
 
 
-def run_notebook_forked(notebook: Path, tmp: str, out: Path) -> dict:
+def run_notebook_forked(notebook: Path, tmp: str, out: Path, figures: bool) -> dict:
     """Run one notebook (:func:`run_cells`) in a forked grandchild, so that each notebook starts
     from the fork server's clean state, as each would in its own kernel (matplotlib's settings,
     caches and module state of one notebook never reach the next)."""
     pid = os.fork()
     if pid == 0:
         try:
-            outcome = run_cells(notebook, tmp)
+            outcome = run_cells(notebook, tmp, figures)
         except BaseException as error:  # noqa: BLE001 (anything a mutant breaks is a kill)
             outcome = {"outcome": "error", "detail": f"{type(error).__name__}: {error}"[:300]}
         out.write_text(json.dumps(outcome))
@@ -348,7 +351,12 @@ def mutant_child(mutant: dict, tmp: str, out: Path) -> None:
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the child)
     sys.stderr = sys.stdout
     for k, notebook in enumerate(mutant["notebooks"]):
-        outcome = run_notebook_forked(ROOT / notebook, tmp, Path(tmp) / f"notebook-{k}.json")
+        outcome = run_notebook_forked(
+            ROOT / notebook,
+            tmp,
+            Path(tmp) / f"notebook-{k}.json",
+            figures="figure" in mutant["labels"],
+        )
         if outcome["outcome"] != "survived":
             result.update(outcome, notebook=notebook)
             break
