@@ -145,6 +145,7 @@ def source_notebook(path: Path):
 
 
 def course_config(course: Path, timeout: int = 60):
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (
         AssignLatePenalties,
         CheckCellMetadata,
@@ -161,7 +162,6 @@ def course_config(course: Path, timeout: int = 60):
     )
     from nbgrader.preprocessors.clearhiddentests import ClearHiddenTests
     from nbgrader.preprocessors.clearmarkingscheme import ClearMarkScheme
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
     from traitlets.config import Config
 
     config = Config()
@@ -350,7 +350,9 @@ def autograde(
                 continue
             submission = (submissions / student / name).resolve()
             feedback_dir = (out / "feedback" / student).resolve()
-            tasks.append((course.resolve(), chapter, name, student, submission, timeout, feedback_dir))
+            tasks.append(
+                (course.resolve(), chapter, name, student, submission, timeout, feedback_dir)
+            )
         unknown = sorted(found - {f"{c}-exercises.ipynb" for c in points})
         if unknown:
             results[student]["notes"].append("not graded: " + ", ".join(unknown))
@@ -466,7 +468,9 @@ def grading_test(jobs: int, timeout: int) -> int:
         limit = spec.get("max_output_chars")
         if limit:
             graded = out / "feedback" / spec["name"] / f"{spec['chapter']}-exercises-graded.ipynb"
-            size = sum(len(json.dumps(c.get("outputs", []))) for c in nbformat.read(graded, 4).cells)
+            size = sum(
+                len(json.dumps(c.get("outputs", []))) for c in nbformat.read(graded, 4).cells
+            )
             if size > limit:
                 failures.append(f"{spec['name']}: stored outputs {size} characters > {limit}")
     for line in failures:
