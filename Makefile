@@ -188,9 +188,10 @@ autograde: venv
 	$(BIN)/python scripts/course.py autograde "$(SUBMISSIONS)" --out $(GRADES) --jobs $(GRADE_JOBS) --timeout $(GRADE_TIMEOUT)
 
 # CI: every chapter's reference solutions score full marks, the untouched release zero, and the wrong
-# submissions of tests/grading/wrong-submissions.yml what each entry says (20 s per cell).
+# submissions of tests/grading/wrong-submissions.yml what each entry says (45 s per cell: the slowest
+# reference cell, Chapter 2's width experiment, took over 20 s on a loaded 2-core machine).
 grading-test: venv
-	$(BIN)/python scripts/course.py grading-test --jobs $(GRADE_JOBS) --timeout 20
+	$(BIN)/python scripts/course.py grading-test --jobs $(GRADE_JOBS) --timeout 45
 
 # Authors only: re-resolve the direct dependencies in a throw-away venv and pin everything it got.
 # Upper bounds: Jupyter Book 2 is a different (Node-based) tool; sphinx-book-theme 1.4 needs Sphinx 8.

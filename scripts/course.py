@@ -510,7 +510,7 @@ def main() -> int:
     grade.add_argument("--timeout", type=int, default=60, help="seconds per cell")
     test = sub.add_parser("grading-test")
     test.add_argument("--jobs", type=int, default=2)
-    test.add_argument("--timeout", type=int, default=20, help="seconds per cell")
+    test.add_argument("--timeout", type=int, default=45, help="seconds per cell")
     args = parser.parse_args()
     if args.command == "assignment":
         make_assignment(args.course)
