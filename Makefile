@@ -26,7 +26,7 @@ NB ?= $(NOTEBOOKS)
 CELL_TIMEOUT := 120
 
 .PHONY: help venv assets book book-student pdf pdf-book pdf-student tex test test-portable mutants browser-test chromium \
-	execute bench student freeze binder-check binder-freeze colab-check clean
+	execute bench student assignment autograde grading-test freeze binder-check binder-freeze colab-check clean
 
 help:
 	@echo "make book          set up .venv and _vendor/, build the HTML book strictly -> _build/html/index.html"
@@ -35,6 +35,9 @@ help:
 	@echo "make mutants       run the mutation catalog (mutants/*.yml) -> chapters/mutation-catalog.md"
 	@echo "make browser-test  open every page of the built book in headless Chromium and check what readers see"
 	@echo "make student       student notebooks (solutions removed, outputs cleared) -> build/student/"
+	@echo "make assignment    the exercise notebooks to hand out (nbgrader release) -> build/assignment/"
+	@echo "make autograde     grade SUBMISSIONS=dir/<student>/chN-exercises.ipynb -> build/grades/grades.csv, feedback/"
+	@echo "make grading-test  autograde the reference solutions, the untouched release and known wrong submissions"
 	@echo "make book-student  the HTML book with the solutions removed -> _build/student-html/"
 	@echo "make pdf           the book and its student edition as PDFs (XeLaTeX) -> _build/pdf/"
 	@echo "make execute       re-run every notebook in place (or NB=path/to/one.ipynb)"
@@ -168,6 +171,27 @@ browser-test: venv chromium
 
 student: venv
 	$(BIN)/python scripts/make_student.py --out build/student $(wildcard exercises)
+
+# The course kit (scripts/course.py, nbgrader without JupyterHub or Docker): the release of the exercise
+# notebooks with solutions and hidden tests removed, then grading a folder of submissions laid out as
+# SUBMISSIONS/<student>/chN-exercises.ipynb, two notebooks at a time, GRADE_TIMEOUT seconds per cell.
+SUBMISSIONS ?=
+GRADES ?= build/grades
+GRADE_TIMEOUT ?= 60
+GRADE_JOBS ?= 2
+assignment: venv
+	$(BIN)/python scripts/course.py assignment
+
+autograde: venv
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make autograde SUBMISSIONS=folder (folder/<student>/chN-exercises.ipynb)" >&2; exit 1; }
+	@test -f build/course/gradebook.db || $(MAKE) assignment
+	$(BIN)/python scripts/course.py autograde "$(SUBMISSIONS)" --out $(GRADES) --jobs $(GRADE_JOBS) --timeout $(GRADE_TIMEOUT)
+
+# CI: every chapter's reference solutions score full marks, the untouched release zero, and the wrong
+# submissions of tests/grading/wrong-submissions.yml what each entry says (45 s per cell: the slowest
+# reference cell, Chapter 2's width experiment, took over 20 s on a loaded 2-core machine).
+grading-test: venv
+	$(BIN)/python scripts/course.py grading-test --jobs $(GRADE_JOBS) --timeout 45
 
 # Authors only: re-resolve the direct dependencies in a throw-away venv and pin everything it got.
 # Upper bounds: Jupyter Book 2 is a different (Node-based) tool; sphinx-book-theme 1.4 needs Sphinx 8.

@@ -27,10 +27,12 @@ from . import (
 )
 from .checks import (
     CheckFailed,
+    ForbiddenCall,
     check,
     check_at_least,
     check_between,
     fingerprint,
+    forbidden_calls,
     relative_difference,
 )
 from .dynamics import end_to_end_velocity, preconditioner, preconditioner_eigen
@@ -51,6 +53,7 @@ from .training import IntegrationError, TrainingResult, gradient_descent, gradie
 
 __all__ = [
     "CheckFailed",
+    "ForbiddenCall",
     "IntegrationError",
     "Loss",
     "LpLoss",
@@ -72,6 +75,7 @@ __all__ = [
     "end_to_end",
     "end_to_end_velocity",
     "fingerprint",
+    "forbidden_calls",
     "gaussian_init",
     "gradient_descent",
     "gradient_flow",

@@ -11,7 +11,9 @@ sanitizer masks them, since they depend on the BLAS thread count); figures that 
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+import types
 
 import numpy as np
 
@@ -129,3 +131,74 @@ def fingerprint(name: str, **values) -> None:
         else:
             parts.append(f"{key}=[" + " ".join(f"{x:.3g}" for x in arr.ravel()) + "]")
     print(f"fingerprint {name}: " + " ".join(parts))
+
+
+class ForbiddenCall(AssertionError):
+    """A function that a graded exercise asks the student to write called the library's version."""
+
+
+# Names of forbidden functions called inside forbidden_calls blocks (see there).
+_forbidden_hits: list[str] = []
+
+
+def _forbidden_code(name: str):
+    """Code raising ForbiddenCall, self-contained (no free variables, only builtins), so that it can
+    replace the code of a function defined in any module."""
+    message = (
+        f"{name} of linnet_lib was called: this exercise asks you to compute it yourself, "
+        "without the library's function"
+    )
+    source = (
+        "def forbidden(*args, **kwargs):\n"
+        "    checks = __import__('linnet_lib.checks', fromlist=['ForbiddenCall'])\n"
+        f"    checks._forbidden_hits.append({name!r})\n"
+        f"    raise checks.ForbiddenCall({message!r})\n"
+    )
+    namespace: dict = {}
+    exec(compile(source, "<forbidden_calls>", "exec"), namespace)
+    return namespace["forbidden"].__code__
+
+
+@contextlib.contextmanager
+def forbidden_calls(*functions):
+    """Within the block, calling any of ``functions`` raises :class:`ForbiddenCall`.
+
+    The grading tests of the exercises use it where a student must implement something the library
+    already has: the student's function runs inside the block, so handing the work to the library
+    fails however the function was reached. The function objects themselves are changed (their code
+    is swapped and restored on exit), not the module attributes that name them, so aliases (``from
+    linnet_lib.dynamics import end_to_end_velocity``, ``f = ll.end_to_end_velocity``, a default
+    argument) are caught as well as ``ll.end_to_end_velocity(...)``, and a call that the code under
+    test catches still makes the block raise on exit. Other library functions that call a forbidden
+    one internally fail too. A copy of the library's source text is not detected.
+
+    Parameters
+    ----------
+    *functions
+        Plain Python functions (``ll.end_to_end_velocity``, ``ll.ch2.distance_to_deficient``); a bound
+        method stands for its underlying function.
+    """
+    if not functions:
+        raise ValueError("functions must name at least one function to forbid")
+    targets = []
+    for function in functions:
+        function = getattr(function, "__func__", function)
+        if not isinstance(function, types.FunctionType):
+            raise ValueError(f"functions must be Python functions, got {function!r}")
+        if function.__code__.co_freevars:
+            raise ValueError(f"functions must not be closures, got {function.__qualname__}")
+        targets.append(function)
+    saved = [function.__code__ for function in targets]
+    hits_before = len(_forbidden_hits)
+    try:
+        for function in targets:
+            function.__code__ = _forbidden_code(function.__qualname__)
+        yield
+    finally:
+        for function, code in zip(targets, saved, strict=True):
+            function.__code__ = code
+    # A call the student's code caught (``except Exception``) still fails the block.
+    called = _forbidden_hits[hits_before:]
+    del _forbidden_hits[hits_before:]
+    if called:
+        raise ForbiddenCall(f"{called[0]} of linnet_lib was called inside the block")

@@ -1,8 +1,8 @@
 """Make the student version of the exercises (the notebooks in exercises/ are the instructor version).
 
 A notebook becomes a student notebook by these steps:
-- cells tagged ``solution`` or ``instructor`` (notes for instructors) are removed (nbconvert's
-  TagRemovePreprocessor);
+- cells tagged ``solution``, ``instructor`` (notes for instructors) or ``hidden-tests`` (the
+  autograder's hidden tests, see scripts/course.py) are removed (nbconvert's TagRemovePreprocessor);
 - sphinx-exercise solutions are removed: fenced ``{solution}`` blocks in markdown cells, and every
   cell from a ``{solution-start}`` cell to its ``{solution-end}`` cell;
 - in code cells, the lines from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` become
@@ -37,7 +37,8 @@ from nbgrader.preprocessors import ClearSolutions
 
 SOLUTION_TAG = "solution"
 INSTRUCTOR_TAG = "instructor"
-REMOVED_TAGS = {SOLUTION_TAG, INSTRUCTOR_TAG}
+HIDDEN_TESTS_TAG = "hidden-tests"
+REMOVED_TAGS = {SOLUTION_TAG, INSTRUCTOR_TAG, HIDDEN_TESTS_TAG}
 STUB_MESSAGE = re.compile(r"^\s*### STUB MESSAGE:\s*(?P<message>.*?)\s*$")
 DEF_LINE = re.compile(r"^(?P<indent>\s*)(?:async\s+)?def\s+(?P<name>\w+)\s*\(")
 GENERIC_STUB = "write your solution here"

@@ -262,3 +262,45 @@ def test_use_style_sets_rcparams_smoke():
         ll.use_style()
         assert mpl.rcParams["axes.grid"] is True
         assert mpl.rcParams["axes.spines.top"] is False
+
+
+def test_forbidden_calls_catches_aliases_and_restores():
+    from linnet_lib.dynamics import end_to_end_velocity as alias
+
+    W = np.eye(2)
+    expected = ll.end_to_end_velocity(W, W, 2)
+
+    def student(W, G, f=alias):
+        return f(W, G, 2)
+
+    with pytest.raises(ll.ForbiddenCall, match="end_to_end_velocity"):
+        with ll.forbidden_calls(ll.end_to_end_velocity):
+            student(W, W)
+    np.testing.assert_array_equal(alias(W, W, 2), expected)
+
+
+def test_forbidden_calls_sees_a_caught_call():
+    def sneaky(W):
+        try:
+            return ll.end_to_end(W)
+        except Exception:
+            return W[0]
+
+    with pytest.raises(ll.ForbiddenCall, match="inside the block"):
+        with ll.forbidden_calls(ll.end_to_end):
+            sneaky([np.eye(2)])
+    np.testing.assert_array_equal(ll.end_to_end([np.eye(2)]), np.eye(2))
+
+
+def test_forbidden_calls_lets_other_functions_run():
+    with ll.forbidden_calls(ll.end_to_end_velocity):
+        assert ll.end_to_end([np.eye(2), 2 * np.eye(2)])[0, 0] == 2.0
+
+
+def test_forbidden_calls_rejects_bad_input():
+    with pytest.raises(ValueError, match="functions"):
+        with ll.forbidden_calls():
+            pass
+    with pytest.raises(ValueError, match="functions"):
+        with ll.forbidden_calls(np.linalg.svd):
+            pass
