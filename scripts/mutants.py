@@ -48,8 +48,10 @@ status is 1 when the share killed as required is below --min-rate, or an entry i
 from __future__ import annotations
 
 import argparse
+import ast
 import concurrent.futures
 import datetime
+import functools
 import json
 import os
 import re
@@ -203,17 +205,65 @@ def run_mutant(mutant: dict) -> dict:
 # The fork server: third-party modules imported once, one forked child per mutant
 
 
-def preload_dependencies() -> int:
-    """Import here every module that ``import linnet_lib`` loads, except linnet_lib's own (listed by a
-    throw-away interpreter), so that forked children only import the mutated library. Returns the count."""
+def imported_modules(sources: list[str]) -> set[str]:
+    """The absolute module names that ``sources`` (Python, or IPython cells) import anywhere, at top
+    level or inside functions, except linnet_lib's own."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transform = TransformerManager().transform_cell
+    names: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(transform(source))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module)
+    return {name for name in names if name.split(".")[0] != "linnet_lib"}
+
+
+@functools.cache
+def code_cells(notebook: Path) -> tuple:
+    """``(index in the notebook, cell)`` for the code cells of ``notebook``, in order (read once,
+    by the fork server)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    return tuple((k, cell) for k, cell in enumerate(nb.cells) if cell.cell_type == "code")
+
+
+def preload_dependencies(notebooks: list[Path] = ()) -> int:
+    """Import here every module that a child would otherwise import itself, except linnet_lib's own,
+    so that forked children only import the mutated library: what ``import linnet_lib`` loads, what
+    its functions and the ``notebooks`` import (cvxpy and scikit-learn are imported inside library
+    functions), nbformat, and what a fresh IPython shell loads. A throw-away interpreter imports
+    them and lists what it loaded. Also reads the notebooks' code cells. Returns the count."""
     os.environ.update(SINGLE_THREAD)
     os.environ["MPLBACKEND"] = "Agg"
+    sources = [path.read_text() for path in sorted((ROOT / "linnet_lib").rglob("*.py"))]
+    for notebook in notebooks:
+        sources += [cell.source for _, cell in code_cells(notebook)]
     code = (
-        "import sys, linnet_lib, IPython.core.interactiveshell, ipywidgets\n"
-        "print('\\n'.join(m for m in sys.modules if not m.startswith('linnet_lib')))"
+        "import importlib, sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "InteractiveShell.instance()\n"
+        "import linnet_lib, ipywidgets, nbformat\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "sys.stdout.write('\\n'.join(m for m in sys.modules if not m.startswith('linnet_lib')))"
     )
     names = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-c", code, *sorted(imported_modules(sources))],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     ).stdout.split()
     import importlib
 
@@ -266,11 +316,9 @@ def run_cells(notebook: Path, lib_root: str, figures: bool = True) -> dict:
     the shell's display outputs, then compared with the stored ones (see :func:`figure_outcome`);
     without, nothing is rendered (matplotlib's Agg backend draws nothing unless asked)."""
     import matplotlib.pyplot as plt
-    import nbformat
     from IPython.core.displaypub import CapturingDisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
 
-    nb = nbformat.read(notebook, as_version=4)
     os.chdir(notebook.parent)
     InteractiveShell.clear_instance()
     shell = InteractiveShell.instance()
@@ -288,9 +336,7 @@ def run_cells(notebook: Path, lib_root: str, figures: bool = True) -> dict:
         return {"outcome": "error", "detail": f"imported linnet_lib from {found}, not the mutant"}
     shell.reset(new_session=False)
     figure = error_outcome = None
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
+    for index, cell in code_cells(notebook):
         shell.display_pub.outputs.clear()
         result = shell.run_cell(cell.source, store_history=False)
         outputs = [{"data": _bundle(out["data"])} for out in shell.display_pub.outputs]
@@ -613,7 +659,8 @@ def main() -> int:
             for future in concurrent.futures.as_completed(futures):
                 report(futures[future], future.result())
     else:
-        print(f"fork server: {preload_dependencies()} modules preloaded", flush=True)
+        notebooks = sorted({ROOT / nb for m in to_run for nb in m["notebooks"]})
+        print(f"fork server: {preload_dependencies(notebooks)} modules preloaded", flush=True)
         run_forked(to_run, args.jobs, report)
 
     total = len(to_run)
