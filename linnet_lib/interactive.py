@@ -88,7 +88,14 @@ class StaticSliders:
         )
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/html": self.to_html(), "text/plain": self.summary()}
+        # Jupyter and the HTML book show the sliders (text/html ranks first there); the LaTeX
+        # builder (the PDF edition) and other front ends without HTML show the default figure.
+        png, _ = self.frames[self.default]
+        return {
+            "text/html": self.to_html(),
+            "image/png": base64.b64encode(png).decode("ascii"),
+            "text/plain": self.summary(),
+        }
 
 
 # Reads the slider positions, looks the image up, swaps it and its alt text, updates the labels.

@@ -47,6 +47,10 @@ def test_grid_of_two_sliders_stores_every_frame_as_png():
     assert html.count('<input type="range"') == 2
     assert '<label for="linnet-sliders-test-line-0">slope of the line</label>' in html
     assert "static sliders 'test-line': 6 pre-rendered figures" in sliders.summary()
+    # without HTML (the PDF edition) the default figure is shown
+    bundle = sliders._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/png"]) == sliders.frames[(1, 0)][0]
+    assert bundle["text/plain"] == sliders.summary()
     assert plt.get_fignums() == []  # every figure was closed
 
 
