@@ -4,8 +4,9 @@ to the best rank-1 approximation, its exact identity and derivative, and the two
 Notation (Assumption 3.6): whitened data, target ``Z = Y X^T / m`` with leading triplet
 ``s_Z u_Z v_Z^T = Z1`` and inverse spectral gap ``gamma_Z = s_{Z,2} / s_Z`` (see
 :func:`linnet_lib.whitened.leading_triplet`); a rank-1 end-to-end matrix ``W = s u v^T`` with
-alignment ``a = u^T Z1 v``; ``T1 = (s - a)^2`` and ``T2 = s_Z - a`` (equation 33); ``p = s^{2 - 2/N}``
-for depth ``N``. The induced flow is ``dW/dt = -m A_W(W - Z)`` (equation 17), and
+alignment ``a = u^T Z1 v``; ``T1 = (s - a)^2`` and ``T2 = s_Z - a``; ``p = s^{2 - 2/N}``
+for depth ``N``. (The paper's ``T_{1,t}`` of equations 33 and 206 is ``T1 / 2``; this book's ``T1``
+keeps the factor 1/2 visible in the formulas.) The induced flow is ``dW/dt = -m A_W(W - Z)`` (equation 17), and
 ``L11(W) = ||Z1 - W||_F^2 / 2`` (equation 31).
 
 Functions that take ``W`` accept one matrix or a stack of them (shape ``(..., d_y, d_x)``), so that
@@ -274,19 +275,25 @@ def singular_value_speed(W, Z, depth: int, m: float) -> np.ndarray:
 # Lemma 4.2 (equation 35) as printed, and as derived in appendix N (equations 190 and 199)
 
 
-def lemma_4_2_printed(W, lead: LeadingTriplet, depth: int, m: float) -> np.ndarray:
-    """The right side of (35) as printed: ``-2 m N p T1 - 2 m p a T2 + sqrt(2) m N p gamma_Z
-    sqrt(T1 T2) + 2 m p s_{Z,2} T2`` with ``p = s^{2-2/N}``. Its third term has the wrong dimension
-    (``sqrt(T1 T2)`` scales like a size to the power 3/2, the other terms like a size squared)."""
+def lemma_4_2_printed(
+    W, lead: LeadingTriplet, depth: int, m: float, *, paper_t1: bool = True
+) -> np.ndarray:
+    """The right side of (35) as our Markdown copy prints it, ``-2 m N p T_{1,t} - 2 m p a T2
+    + sqrt(2) m N p gamma_Z sqrt(T_{1,t} T2) + 2 m p s_{Z,2} T2`` with ``p = s^{2-2/N}``, the square
+    root reaching over ``T2``. ``T_{1,t}`` is the paper's own ``(s - a)^2 / 2`` (its equation 206, and
+    the plain-text copy of 33) with ``paper_t1``, else ``(s - a)^2`` (the Markdown copy's reading of
+    the overbrace in 33, a conversion garble). Read the paper's way, only the third term differs from
+    the derivation: it scales like a size to the power 3/2, every other term like a size squared."""
     lead = _lead(lead)
     n = _depth(depth, minimum=2)
     m = _m(m)
     q = terms(W, lead)
     p = q.s ** (2 - 2 / n)
+    t1 = 0.5 * q.T1 if paper_t1 else q.T1
     return (
-        -2 * m * n * p * q.T1
+        -2 * m * n * p * t1
         - 2 * m * p * q.a * q.T2
-        + np.sqrt(2) * m * n * p * lead.gamma * np.sqrt(q.T1 * q.T2)
+        + np.sqrt(2) * m * n * p * lead.gamma * np.sqrt(t1 * q.T2)
         + 2 * m * p * lead.s2 * q.T2
     )
 
@@ -348,7 +355,8 @@ def appendix_p_rates(depth: int, m: float, lead: LeadingTriplet, alpha: float, b
 
 
 def phase_margin(W, lead: LeadingTriplet) -> np.ndarray:
-    """``T = T1 / 2 - s_Z T2`` (equation 206): the fast phase of appendix P is ``T >= 0``."""
+    """``T = T1 / 2 - s_Z T2`` (equation 206, where the paper's ``T_{1,t}`` is ``T1 / 2``): the fast
+    phase of appendix P is ``T >= 0``."""
     lead = _lead(lead)
     q = terms(W, lead)
     return 0.5 * q.T1 - lead.s * q.T2
@@ -390,15 +398,17 @@ def time_to_accuracy(eps: float, dist2_0: float, tau: float, rates) -> float:
 
 
 def printed_remark_rates(depth: int, m: float, lead: LeadingTriplet, alpha: float, beta: float):
-    """The rates implied by the remark after Theorem 4.4 as printed: ``m N s_Z ((alpha - gamma_Z)^2
-    - 2 gamma_Z beta^2)`` and ``m s_Z^2 (alpha (alpha - gamma_Z)^2 - 2 gamma_Z N beta^2)`` (the
-    exponents ``2 - 2/N`` replaced by 2 and the power of ``s_Z`` by 1 and 2)."""
+    """The rates implied by the remark after Theorem 4.4 as printed: ``m N s_Z^2 ((alpha - gamma_Z)^2
+    - 2 gamma_Z beta^2)`` and ``m s_Z^2 (alpha (alpha - gamma_Z)^2 - 2 gamma_Z N beta^2)``: every
+    exponent ``2 - 2/N`` replaced by 2. The plain-text copy prints ``s_Z^2`` in both phases; our
+    Markdown copy prints ``s_Z`` in the fast one (a conversion difference; either way the time scales
+    wrongly with ``s_Z``)."""
     lead = _lead(lead)
     n = _depth(depth, minimum=2)
     m = _m(m)
     alpha, beta = _set_parameters(lead, alpha, beta)
     g = lead.gamma
-    fast = m * n * lead.s * ((alpha - g) ** 2 - 2 * g * beta**2)
+    fast = m * n * lead.s**2 * ((alpha - g) ** 2 - 2 * g * beta**2)
     slow = m * lead.s**2 * (alpha * (alpha - g) ** 2 - 2 * g * n * beta**2)
     return float(fast), float(slow)
 

@@ -269,15 +269,16 @@ def check_release(nb, path: Path) -> None:
             raise RuntimeError(f"{path}: cell {index} still contains a solution or hidden test")
 
 
-def max_points(course: Path) -> dict[str, dict[str, float]]:
-    """Per chapter, per exercise label: the points its test cells are worth."""
+def max_points(course: Path, *, hidden_only: bool = False) -> dict[str, dict[str, float]]:
+    """Per chapter, per exercise label: the points its test cells are worth (only its hidden
+    tests' points with ``hidden_only``)."""
     points: dict[str, dict[str, float]] = {}
     for chapter, path in chapters_in(EXERCISES).items():
         source = nbformat.read(course / "source" / chapter / path.name, as_version=4)
         per_exercise: dict[str, float] = {}
         for cell in source.cells:
             meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade"):
+            if meta.get("grade") and (not hidden_only or "-hidden-" in meta["grade_id"]):
                 label = exercise_of(meta["grade_id"])
                 per_exercise[label] = per_exercise.get(label, 0) + meta["points"]
         points[chapter] = per_exercise
@@ -427,7 +428,7 @@ def grading_test(jobs: int, timeout: int) -> int:
     course = Path("build/grading-test/course")
     make_assignment(course, copy_to=None)
     points = max_points(course)
-    hidden = hidden_points(course)
+    hidden = max_points(course, hidden_only=True)
     submissions = Path("build/grading-test/submissions")
     if submissions.exists():
         shutil.rmtree(submissions)
@@ -481,20 +482,6 @@ def grading_test(jobs: int, timeout: int) -> int:
         f"{'FAILED' if failures else 'ok'} in {seconds:.0f} s"
     )
     return 1 if failures else 0
-
-
-def hidden_points(course: Path) -> dict[str, dict[str, float]]:
-    hidden: dict[str, dict[str, float]] = {}
-    for chapter, path in chapters_in(EXERCISES).items():
-        source = nbformat.read(course / "source" / chapter / path.name, as_version=4)
-        per: dict[str, float] = {}
-        for cell in source.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade") and "-hidden-" in meta["grade_id"]:
-                label = exercise_of(meta["grade_id"])
-                per[label] = per.get(label, 0) + meta["points"]
-        hidden[chapter] = per
-    return hidden
 
 
 def main() -> int:
