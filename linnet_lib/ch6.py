@@ -163,8 +163,9 @@ def radial_zero(loss: PopulationLogisticLoss, angle: float) -> float:
 def projection_moment(data: str, a: float, printed: bool = False) -> float:
     """``E_t[|t| / (1 + e^{a|t|})]`` for t the marginal of x on v (``t = cos(phi)`` on the circle,
     ``t ~ N(0, 1)`` for the Gaussian), by 1-D Gauss-Legendre, independent of the loss class.
-    ``printed=True`` drops the ``a`` (Proposition 3(ii) as printed: ``e^{|t|}``)."""
-    a = _val.real("a", a, low=0.0)
+    Any real ``a`` (``a < 0`` is a point opposite to v). ``printed=True`` drops the ``a``
+    (Proposition 3(ii) as printed: ``e^{|t|}``)."""
+    a = _val.real("a", a)
     s = 1.0 if printed else a
     if data == "circle":  # E over phi uniform on [0, pi/2] of t = cos(phi)
         phi, wts = _arc_rule(np.array([0.0]), 8)
@@ -576,31 +577,36 @@ def lemma1_report(flow: dict, shift: float = 1.0) -> dict:
 
 def theorem1_ratios(flow: dict, *, printed=False, restart=True, **perturb) -> dict:
     """Theorem 1 along a :func:`flow_with_turn`: the ratio of ``1 - cos theta`` to the theorem's
-    bound (<= 1 when the bound holds), its maximum and where, and the largest violation
-    ``cos_bound - cos theta`` (> 0 when the bound fails) and where. Without ``restart`` the first
-    phase's bound is used at all times; ``perturb`` (scale1, scale2, power) goes to
-    :func:`~linnet_lib.directional.theorem1_exponent`."""
+    bound (<= 1 when the bound holds), its maximum and where (``t_worst``), the first grid time
+    at which it exceeds ``1 + 1e-9`` (``t_first``, inf if none), and the largest violation
+    ``cos_bound - cos theta`` (> 0 when the bound fails) and where. ``jump`` is ``u(T)`` minus
+    the first phase's exponent ``A1 T + B1`` at T: the second phase restarts at the true
+    exponent ``u(T)``, so the bound's exponent jumps up by this much at T (> 0 when the norm fell
+    before T). Without ``restart`` the first phase's bound is used at all times; ``perturb``
+    (scale1, scale2, power) goes to :func:`~linnet_lib.directional.theorem1_exponent`."""
     loss, t, T, wT = flow["loss"], flow["t"], flow["T"], flow["wT"]
-    u = _dr.theorem1_exponent(
-        t,
+    args = (
         _dr.c0(loss.data),
         flow["norm"][0],
         flow["theta"][0],
         T if restart else t[-1],
         float(np.linalg.norm(wT)),
         loss.angle(wT[None, :]),
-        printed=printed,
-        **perturb,
     )
+    u = _dr.theorem1_exponent(t, *args, printed=printed, **perturb)
     bound = _dr.one_minus_cos(u)
     ratio = flow["omc"] / bound
     excess = flow["omc"] - bound
     k, j = int(np.argmax(ratio)), int(np.argmax(excess))
+    above = np.flatnonzero(ratio > 1.0 + 1e-9)
+    first_at_T = float(_dr.theorem1_exponent(T, *args, printed=printed, **perturb))
     return {
         "ratio": float(ratio[k]),
         "t_worst": float(t[k]),
+        "t_first": float(t[above[0]]) if above.size else math.inf,
         "violation": float(excess[j]),
         "t_violation": float(t[j]),
+        "jump": float(_dr.angle_exponent(args[-1])) - first_at_T,
         "bound": bound,
     }
 
@@ -1447,7 +1453,8 @@ def stuck_window(track: dict, window=(5.0, 10.0)) -> dict:
 
 def plot_figure1(axes, panel: dict, exponents, *, restart_label: str = "T") -> None:
     """A row of three axes: ``1 - cos theta`` (log scale) with the bounds, the loss and the norm,
-    against t = step x iteration, for SGD (thin, coloured) and the flow (black)."""
+    against t = step x iteration, for SGD (a wide, translucent blue line) and the flow (a thin
+    black line)."""
     flow, sgd = panel["flow"], panel["sgd"]
     lower, upper = exponents
     ax_a, ax_l, ax_n = axes

@@ -184,8 +184,11 @@ def theorem1_exponent(
     ``B1 = -2 ln tan(theta(0) / 2)``. For ``t > T``: ``A2 sqrt(t - T + C2) + B2`` with
     ``C2 = ||w(T)||^2 / 0.6`` and ``B2 = -2 ln tan(theta(T) / 2) - 4 c0 ||w(T)|| / (0.6 pi)``;
     A2 from :func:`theorem1_a2` (``printed`` selects the paper's printed constant). With the
-    derived A2 the two phases join continuously at T. ``scale1``, ``scale2`` (multiplying A1,
-    A2) and ``power`` (the exponent 1/2 of the second phase) exist for sharpness controls.
+    derived A2 the second phase starts at the true exponent, ``A2 sqrt(C2) + B2 = u(T)``; the
+    first ends at ``A1 T + B1``, below ``u(T)`` whenever the norm fell before T, so the bound
+    jumps up at T (the printed A2 starts the second phase above ``u(T)``). ``scale1``,
+    ``scale2`` (multiplying A1, A2) and ``power`` (the exponent 1/2 of the second phase) exist
+    for sharpness controls.
     """
     t = np.asarray(t, dtype=float)
     c = val.real("c0_value", c0_value, low=0.0, strict_low=True)

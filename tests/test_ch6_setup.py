@@ -80,8 +80,12 @@ def test_constants(circle):
     )
     with pytest.raises(ValueError, match="data"):
         ch6.projection_moment("cube", 1.0)
+    # a < 0: |t| / (1 + e^{-|t|}) = |t| - |t| / (1 + e^{|t|}), and E|t| = 2 c0 / pi
+    assert ch6.projection_moment("circle", -1.0) == pytest.approx(
+        2 / math.pi - ch6.projection_moment("circle", 1.0), rel=1e-13
+    )
     with pytest.raises(ValueError, match="a"):
-        ch6.projection_moment("circle", -1.0)
+        ch6.projection_moment("circle", math.inf)
     sup, r_sup = ch6.sharp_radial_bound(circle)
     assert 0.2327 < sup < 0.2329 and 1.7 < r_sup < 1.8
 
