@@ -578,7 +578,7 @@ def lemma1_report(flow: dict, shift: float = 1.0) -> dict:
 def theorem1_ratios(flow: dict, *, printed=False, restart=True, **perturb) -> dict:
     """Theorem 1 along a :func:`flow_with_turn`: the ratio of ``1 - cos theta`` to the theorem's
     bound (<= 1 when the bound holds), its maximum and where (``t_worst``), the first grid time
-    at which it exceeds ``1 + 1e-9`` (``t_first``, inf if none), and the largest violation
+    at which it exceeds ``1 + 1e-6`` (``t_first``, inf if none; far above round-off), and the largest violation
     ``cos_bound - cos theta`` (> 0 when the bound fails) and where. ``jump`` is ``u(T)`` minus
     the first phase's exponent ``A1 T + B1`` at T: the second phase restarts at the true
     exponent ``u(T)``, so the bound's exponent jumps up by this much at T (> 0 when the norm fell
@@ -598,7 +598,7 @@ def theorem1_ratios(flow: dict, *, printed=False, restart=True, **perturb) -> di
     ratio = flow["omc"] / bound
     excess = flow["omc"] - bound
     k, j = int(np.argmax(ratio)), int(np.argmax(excess))
-    above = np.flatnonzero(ratio > 1.0 + 1e-9)
+    above = np.flatnonzero(ratio > 1.0 + 1e-6)
     first_at_T = float(_dr.theorem1_exponent(T, *args, printed=printed, **perturb))
     return {
         "ratio": float(ratio[k]),
