@@ -90,6 +90,24 @@ def test_constants(circle):
     assert 0.2327 < sup < 0.2329 and 1.7 < r_sup < 1.8
 
 
+def test_radial_speed_by_quad(circle):
+    # g(r v) = E psi(r |t|), by scipy's quad, against the library's gradient
+    for r in (0.3, 2.0):
+        g = ch6.radial_speed(circle, [r], [0.0])[0, 0]
+        assert ch6.radial_speed_quad("circle", r) == pytest.approx(g, rel=1e-12)
+    gauss = ll.PopulationLogisticLoss([1.0, 0.0, 0.0], data="gaussian", dim=3)
+    g = ch6.radial_speed(gauss, [1.5], [0.0])[0, 0]
+    assert ch6.radial_speed_quad("gaussian", 1.5) == pytest.approx(g, rel=1e-12)
+    assert ch6.radial_speed_quad("circle", 0.0) == 0.0
+    sup, r_sup = ch6.radial_sup_quad("circle")
+    assert sup == pytest.approx(ch6.sharp_radial_bound(circle)[0], rel=1e-10)
+    assert 1.7 < r_sup < 1.8
+    with pytest.raises(ValueError, match="data"):
+        ch6.radial_speed_quad("cube", 1.0)
+    with pytest.raises(ValueError, match="r"):
+        ch6.radial_speed_quad("circle", -1.0)
+
+
 def test_lemma3_helpers(circle):
     g = ch6.radial_speed(circle, [0.5, 2.0], [0.0, 1.0, 2.5])
     assert g.shape == (2, 3) and g[:, 2].max() < 0
