@@ -174,6 +174,7 @@ def theorem1_exponent(
     thetaT: float,
     *,
     printed: bool = False,
+    c2_under_root: bool = True,
     scale1: float = 1.0,
     scale2: float = 1.0,
     power: float = 0.5,
@@ -188,7 +189,8 @@ def theorem1_exponent(
     first ends at ``A1 T + B1``, below ``u(T)`` whenever the norm fell before T, so the bound
     jumps up at T (the printed A2 starts the second phase above ``u(T)``). ``scale1``,
     ``scale2`` (multiplying A1, A2) and ``power`` (the exponent 1/2 of the second phase) exist
-    for sharpness controls.
+    for sharpness controls. ``c2_under_root=False`` takes our text copy's literal form of the
+    second phase, ``A2 sqrt(t - T) + C2 + B2`` (C2 outside the root).
     """
     t = np.asarray(t, dtype=float)
     c = val.real("c0_value", c0_value, low=0.0, strict_low=True)
@@ -200,7 +202,10 @@ def theorem1_exponent(
     a2 = scale2 * theorem1_a2(c, printed=printed)
     c2 = normT**2 / 0.6
     b2 = float(angle_exponent(thetaT)) - 4.0 * c * normT / (0.6 * math.pi)
-    late = a2 * (np.maximum(t - T, 0.0) + c2) ** power + b2
+    if c2_under_root:
+        late = a2 * (np.maximum(t - T, 0.0) + c2) ** power + b2
+    else:
+        late = a2 * np.maximum(t - T, 0.0) ** power + c2 + b2
     return np.where(t <= T, a1 * t + b1, late)
 
 

@@ -85,6 +85,11 @@ def test_theorem1_constants_and_continuity():
     assert u[0] == pytest.approx(2 / math.pi * 2.0 + dr.angle_exponent(2.5))
     printed = dr.theorem1_exponent(np.array([2.0 + 1e-12]), *args, printed=True)
     assert printed[0] > u[1] + 0.1  # the printed constant jumps at T
+    # C2 outside the root (our copy's literal form): starts at C2 + B2 just after T
+    literal = dr.theorem1_exponent(np.array([2.0, 3.0]), *args, c2_under_root=False)
+    b2 = dr.angle_exponent(1.0) - 4.0 * 0.45 / (0.6 * math.pi)
+    assert literal[0] == u[0]
+    assert literal[1] == pytest.approx(dr.theorem1_a2(1.0) + 0.45**2 / 0.6 + b2)
     with pytest.raises(ValueError, match="norm0"):
         dr.theorem1_exponent(1.0, 1.0, 0.0, 2.5, 2.0, 0.45, 1.0)
 
