@@ -589,11 +589,13 @@ def lemma1_report(flow: dict, shift: float = 1.0) -> dict:
     d||w||^2/dt (Eq. (3): negative before T, non-negative after) or of the norm's increments, in
     total and before and after T, the gap ``min ||w(t)|| - ||w(T)||`` (>= 0 when T is the norm's
     minimum) and ``|g(w(T))|``. ``shift`` multiplies T (a control: a wrong T must show wrong
-    signs)."""
+    signs). The grid time T itself, where g vanishes by construction (its sign is round-off), is
+    left out of the counts of g, also when ``shift`` moves the dividing time."""
     shift = _val.real("shift", shift, low=0.0, strict_low=True)
     t, g, norm, wT = flow["t"], flow["g"], flow["norm"], flow["wT"]
     T = flow["T"] * shift
-    before, after = t < T, t > T
+    off_turn = t != flow["T"]
+    before, after = (t < T) & off_turn, (t > T) & off_turn
     steps = np.diff(norm)
     wrong_before = int(np.sum(g[before] >= 0) + np.sum(steps[t[1:] <= T] >= 0))
     wrong_after = int(np.sum(g[after] < 0) + np.sum(steps[t[:-1] >= T] <= 0))
